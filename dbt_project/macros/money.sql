@@ -1,0 +1,21 @@
+{# Money is an exact decimal in the currency's major unit, never a float. #}
+{% macro money_type() -%}
+    {{ return(adapter.dispatch('money_type', 'journey')()) }}
+{%- endmacro %}
+
+{% macro default__money_type() -%}decimal(18, 2){%- endmacro %}
+{% macro bigquery__money_type() -%}numeric{%- endmacro %}
+
+{# A vendor's decimal string ("409.94") as money. #}
+{% macro to_money(column) -%}
+    cast({{ column }} as {{ money_type() }})
+{%- endmacro %}
+
+{# Stripe's integer minor units as money: by each currency's exponent (zero-decimal currencies unscaled). #}
+{% macro minor_to_major(amount, currency) -%}
+    case
+        when lower({{ currency }}) in ({{ "'" ~ var('zero_decimal_currencies') | join("', '") ~ "'" }})
+            then cast({{ amount }} as {{ money_type() }})
+        else cast(cast({{ amount }} as {{ money_type() }}) * 0.01 as {{ money_type() }})
+    end
+{%- endmacro %}

@@ -1,0 +1,25 @@
+with contacts as (
+    select * from {{ source('activecampaign', 'contacts') }}
+    where {{ completed_loads('activecampaign') }}
+),
+
+renamed as (
+    select
+        -- ids
+        {{ surrogate_key(['source_account', 'id']) }} as contact_key,
+        source_account,
+        id as contact_id,
+        -- strings
+        {{ normalize_email('email') }} as email,
+        email as email_raw,
+        first_name,
+        last_name,
+        -- booleans
+        deleted = '1' as is_deleted,
+        -- timestamps
+        {{ to_utc('cdate') }} as created_at,
+        {{ to_utc('udate') }} as updated_at
+    from contacts
+)
+
+select * from renamed

@@ -1,0 +1,35 @@
+with orders as (
+    select * from {{ source('shopify', 'orders') }}
+    where {{ completed_loads('shopify') }}
+),
+
+renamed as (
+    select
+        -- ids
+        {{ surrogate_key(['source_account', 'id']) }} as order_key,
+        source_account,
+        id as order_id,
+        customer__id as shopify_customer_id,
+        name as order_name,
+        -- strings
+        {{ normalize_email('email') }} as email,
+        financial_status,
+        currency as shop_currency,
+        presentment_currency,
+        billing_address__country_code as country,
+        landing_site,
+        referring_site,
+        -- numerics
+        {{ to_money('total_price_set__shop_money__amount') }} as gross_revenue,
+        {{ to_money('total_price_set__presentment_money__amount') }} as gross_revenue_presentment,
+        -- booleans
+        financial_status in ({{ "'" ~ var('counted_financial_statuses') | join("', '") ~ "'" }}) as is_counted,
+        cancelled_at is not null as is_cancelled,
+        -- timestamps
+        {{ to_utc('created_at') }} as created_at,
+        {{ to_utc('updated_at') }} as updated_at,
+        {{ to_utc('cancelled_at') }} as cancelled_at
+    from orders
+)
+
+select * from renamed

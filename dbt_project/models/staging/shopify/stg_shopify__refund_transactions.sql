@@ -1,0 +1,33 @@
+with transactions as (
+    select * from {{ source('shopify', 'orders__refunds__transactions') }}
+),
+
+orders as (
+    -- only to carry the shop (source account) onto the child rows and keep completed loads
+    select _dlt_id, source_account from {{ source('shopify', 'orders') }}
+    where {{ completed_loads('shopify') }}
+),
+
+renamed as (
+    select
+        -- ids
+        {{ surrogate_key(['orders.source_account', 'transactions.id']) }} as transaction_key,
+        {{ surrogate_key(['orders.source_account', 'transactions.order_id']) }} as order_key,
+        orders.source_account,
+        transactions.id as transaction_id,
+        transactions.order_id,
+        -- strings
+        transactions.kind,
+        transactions.status,
+        transactions.currency,
+        -- numerics
+        {{ to_money('transactions.amount') }} as amount,
+        -- booleans
+        transactions.kind = 'refund' and transactions.status = 'success' as is_successful_refund,
+        -- timestamps
+        {{ to_utc('transactions.processed_at') }} as processed_at
+    from transactions
+    inner join orders on transactions._dlt_root_id = orders._dlt_id
+)
+
+select * from renamed

@@ -1,0 +1,20 @@
+with customers as (
+    select * from {{ source('stripe', 'customers') }}
+    where {{ completed_loads('stripe') }}
+),
+
+renamed as (
+    select
+        -- ids
+        {{ surrogate_key(['source_account', 'id']) }} as customer_key,
+        source_account,
+        id as customer_id,
+        -- strings
+        {{ normalize_email('email') }} as email,
+        name,
+        -- timestamps
+        {{ from_unix_seconds('created') }} as created_at
+    from customers
+)
+
+select * from renamed

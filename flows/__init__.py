@@ -1,0 +1,1 @@
+"""Orchestration: the Prefect flows, the dbt runner and the `journey` command line."""

@@ -1,0 +1,8 @@
+"""HubSpot facts: the API root, page size and the contact properties read."""
+
+BASE_URL = "https://api.hubapi.com"
+PAGE_SIZE = 100  # the list endpoint's maximum
+CONTACT_PROPERTIES = ("email", "firstname", "lastname", "createdate", "lastmodifieddate", "lifecyclestage",
+                      "hs_email_optout")
+CREDENTIAL = "sources.hubspot.access_token"
+REQUIRED = (CREDENTIAL,)

@@ -1,0 +1,1 @@
+"""A faithful local imitation of the vendor APIs, served over HTTP from one synthetic world."""

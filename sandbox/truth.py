@@ -1,0 +1,70 @@
+"""The world's ground truth as CSV files, following DESIGN.md's metric definitions.
+
+Amounts are decimals in the shop's currency. Written by `journey sandbox truth`, read by tests.
+"""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+from sandbox.vendors.stripe import Stripe
+from sandbox.world import World
+
+
+def people_rows(world: World) -> list[dict]:
+    rows = []
+    for p in world.people:
+        counted = p.counted_orders
+        rows.append({
+            "person_id": p.person_id, "email": p.email,
+            "activecampaign_contact_id": p.activecampaign_contact_id,
+            "hubspot_contact_id": p.hubspot_contact_id,
+            "shopify_customer_id": p.shopify_customer_id or "",
+            "stripe_customer_id": p.stripe_customer_id,
+            "lifetime_orders": len(counted),
+            "lifetime_net_revenue": sum((o.total - o.refunded for o in counted), Decimal("0.00")),
+        })
+    return rows
+
+
+def order_rows(world: World) -> list[dict]:
+    rows = []
+    first_counted: dict[int, int] = {}
+    for o in world.orders():
+        if o.counted:
+            first_counted.setdefault(o.person_id, o.order_id)
+    for o in world.orders():
+        refunds = o.refunded if o.counted else Decimal("0.00")
+        gross = o.total if o.counted else Decimal("0.00")
+        rows.append({
+            "order_id": o.order_id, "person_id": o.person_id, "created_at": o.created_at.isoformat(),
+            "currency": "USD", "country": o.country, "counted": o.counted, "gross": gross,
+            "refunds": refunds, "net": gross - refunds, "is_first_order": first_counted.get(o.person_id) == o.order_id,
+        })
+    return rows
+
+
+def payment_rows(world: World) -> list[dict]:
+    return [{"charge_id": c["id"], "status": c["status"],
+             "amount": Decimal(c["amount"]) / 100, "currency": c["currency"].upper(),
+             "created_at": c["created"], "shopify_order_id": c["metadata"].get("shopify_order_id", "")}
+            for c in Stripe(world).lists["charges"]]
+
+
+TABLES = {"people.csv": people_rows, "orders.csv": order_rows, "payments.csv": payment_rows}
+
+
+def export(world: World, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for filename, rows_of in TABLES.items():
+        rows = rows_of(world)
+        path = out / filename
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["empty"])
+            writer.writeheader()
+            writer.writerows(rows)
+        written.append(path)
+    return written

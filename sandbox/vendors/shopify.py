@@ -1,0 +1,204 @@
+"""Shopify Admin REST (legacy REST, pinned `YYYY-MM` version): orders, customers, shop.
+
+Contract (api-contracts.md section 2): `X-Shopify-Access-Token` auth; `Link`-header cursor paging with
+an opaque `page_info` that may not be combined with filters; `limit` default 50, max 250; the default
+`status=open` hides closed and cancelled orders; decimal strings with `*_set` money bags; timestamps in
+the shop's own UTC offset.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sandbox.http import HttpError, Request, Response, int_arg
+from sandbox.world import SHOP_CURRENCY, Order, Person, World
+
+NAME = "shopify"
+API_VERSION = "2025-01"
+SHOP_DOMAIN = "journey-sandbox.myshopify.com"
+SHOP_TZ = ZoneInfo("America/New_York")
+MAX_LIMIT = 250
+# Filters Shopify refuses next to page_info (the link URL may carry only page_info, limit and fields).
+FILTERS = ("status", "updated_at_min", "updated_at_max", "created_at_min", "created_at_max", "since_id",
+           "financial_status", "order", "ids")
+PATH = re.compile(r"^/admin/api/(\d{4}-\d{2})/(\w+)\.json$")
+
+
+def local(moment: datetime | None) -> str | None:
+    return moment.astimezone(SHOP_TZ).isoformat(timespec="seconds") if moment else None
+
+
+def money_bag(amount: str) -> dict:
+    bag = {"amount": amount, "currency_code": SHOP_CURRENCY}
+    return {"shop_money": bag, "presentment_money": dict(bag)}
+
+
+def _error(status: int, errors: object) -> HttpError:
+    return HttpError(Response.json(status, {"errors": errors}))
+
+
+class Shopify:
+    name = NAME
+
+    def __init__(self, world: World):
+        self.world = world
+        self.token = "shpat_sandbox_" + str(world.seed)
+        self.customers = [self._customer(p) for p in sorted(
+            (p for p in world.people if p.shopify_customer_id), key=lambda p: p.shopify_customer_id)]
+        self.orders = [self._order(o) for o in world.orders()]
+
+    def index(self, root: str) -> dict:
+        return {"base_url": f"{root}/{NAME}/admin/api/{API_VERSION}", "credentials": {"access_token": self.token}}
+
+    # --- vendor shapes -------------------------------------------------------------------------
+    def _customer(self, p: Person) -> dict:
+        counted = p.counted_orders
+        consent_at = local(p.created_at)
+        return {
+            "id": p.shopify_customer_id, "email": p.shopify_email, "first_name": p.first_name.title(),
+            "last_name": p.last_name.title(), "state": "enabled", "verified_email": True,
+            "created_at": local(p.created_at), "updated_at": local(max([p.created_at] + [o.created_at for o in counted])),
+            "orders_count": len(p.orders), "total_spent": str(sum((o.total for o in counted), start=0)),
+            "tax_exempt": False, "tags": "", "currency": SHOP_CURRENCY,
+            "email_marketing_consent": {
+                "state": "subscribed" if p.accepts_marketing else "not_subscribed",
+                "opt_in_level": "single_opt_in", "consent_updated_at": consent_at},
+        }
+
+    def _order(self, o: Order) -> dict:
+        person = self.world.person(o.person_id)
+        closed_at = o.created_at + timedelta(days=14)
+        closed = o.cancelled_at is None and closed_at <= self.world.clock
+        total = str(o.total)
+        customer = None
+        if person.shopify_customer_id:
+            customer = {"id": person.shopify_customer_id, "email": person.shopify_email,
+                        "first_name": person.first_name.title(), "last_name": person.last_name.title()}
+        refunds = [{
+            "id": r.refund_id, "order_id": o.order_id, "created_at": local(r.processed_at),
+            "processed_at": local(r.processed_at), "note": None,
+            "transactions": [{
+                "id": r.refund_id + 7_000_000_000, "order_id": o.order_id, "kind": "refund",
+                "status": "success" if r.succeeded else "failure", "amount": str(r.amount),
+                "currency": SHOP_CURRENCY, "gateway": "stripe" if o.paid_by_stripe else "manual",
+                "processed_at": local(r.processed_at), "created_at": local(r.processed_at)}],
+        } for r in o.refunds]
+        return {
+            "id": o.order_id, "admin_graphql_api_id": f"gid://shopify/Order/{o.order_id}",
+            "name": f"#{o.number}", "number": o.number - 1000, "order_number": o.number,
+            "email": o.email, "contact_email": o.email,
+            "created_at": local(o.created_at), "updated_at": local(o.updated_at), "processed_at": local(o.created_at),
+            "cancelled_at": local(o.cancelled_at), "cancel_reason": "customer" if o.cancelled_at else None,
+            "closed_at": local(closed_at) if closed else None,
+            "currency": SHOP_CURRENCY, "presentment_currency": SHOP_CURRENCY,
+            "financial_status": o.financial_status, "fulfillment_status": None, "test": False,
+            "subtotal_price": str(o.subtotal), "total_discounts": str(o.discount), "total_tax": str(o.tax),
+            "total_price": total, "total_price_set": money_bag(total),
+            "subtotal_price_set": money_bag(str(o.subtotal)), "total_tax_set": money_bag(str(o.tax)),
+            "payment_gateway_names": ["stripe"] if o.paid_by_stripe else ["manual"],
+            "source_name": "web", "landing_site": "/", "referring_site": "",
+            "billing_address": {"country_code": o.country}, "customer": customer,
+            "line_items": [{"id": li.line_item_id, "sku": li.sku, "title": li.title, "quantity": li.quantity,
+                            "price": str(li.price), "price_set": money_bag(str(li.price))} for li in o.line_items],
+            "shipping_lines": [{"code": "Standard", "title": "Standard", "price": str(o.shipping)}],
+            "refunds": refunds,
+        }
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        if request.headers.get("x-shopify-access-token") != self.token:
+            raise _error(401, "[API] Invalid API key or access token (unrecognized login or wrong password)")
+        match = PATH.match(request.path)
+        if not match or request.method != "GET":
+            raise _error(404, "Not Found")
+        resource = match.group(2)
+        if resource == "shop":
+            return Response.json(200, {"shop": {"id": 63_000_000 + self.world.seed, "myshopify_domain": SHOP_DOMAIN,
+                                                "currency": SHOP_CURRENCY, "iana_timezone": str(SHOP_TZ)}})
+        if resource == "orders":
+            return self._list(request, "orders", self.orders)
+        if resource == "customers":
+            return self._list(request, "customers", self.customers)
+        raise _error(404, "Not Found")
+
+    def _list(self, request: Request, resource: str, records: list[dict]) -> Response:
+        limit = int_arg(request, "limit", 50, lambda m: _error(400, {"limit": [m]}))
+        if not 1 <= limit <= MAX_LIMIT:
+            raise _error(400, {"limit": [f"must be between 1 and {MAX_LIMIT}"]})
+        page_info = request.arg("page_info")
+        if page_info is not None:
+            for name in FILTERS:
+                if name in request.query:
+                    raise _error(400, {"page_info": [f"{name} cannot be passed when page_info is present"]})
+            try:
+                state = json.loads(base64.urlsafe_b64decode(page_info.encode()))
+                filters, after = state["f"], state["a"]
+            except (ValueError, KeyError):
+                raise _error(400, {"page_info": ["Invalid value."]}) from None
+        else:
+            filters = {name: request.arg(name) for name in FILTERS if request.arg(name) is not None}
+            after = None
+        sort_field, descending = self._sort(filters.get("order"))
+        selected = [r for r in records if self._matches(r, resource, filters)]
+        selected.sort(key=lambda r: (self._sort_value(r, sort_field), r["id"]), reverse=descending)
+        if after is not None:
+            key = tuple(after)
+            selected = [r for r in selected
+                        if ((self._sort_value(r, sort_field), r["id"]) < key if descending
+                            else (self._sort_value(r, sort_field), r["id"]) > key)]
+        page = selected[:limit]
+        headers = {"X-Shopify-Shop-Api-Call-Limit": "1/40"}
+        if len(selected) > limit:
+            last = page[-1]
+            token = base64.urlsafe_b64encode(json.dumps(
+                {"f": filters, "a": [self._sort_value(last, sort_field), last["id"]]}).encode()).decode()
+            base = f"{request.root_url}/{NAME}{request.path}"
+            headers["Link"] = f'<{base}?limit={limit}&page_info={token}>; rel="next"'
+        return Response.json(200, {resource: page}, headers)
+
+    @staticmethod
+    def _sort(order: str | None) -> tuple[str, bool]:
+        if not order:
+            return "id", False
+        field, _, direction = order.partition(" ")
+        if field not in ("id", "created_at", "updated_at") or direction.lower() not in ("", "asc", "desc"):
+            raise _error(400, {"order": [f"Invalid order: {order}"]})
+        return field, direction.lower() == "desc"
+
+    @staticmethod
+    def _sort_value(record: dict, field: str) -> object:
+        value = record[field]
+        return datetime.fromisoformat(value).timestamp() if field != "id" else value
+
+    @staticmethod
+    def _matches(record: dict, resource: str, filters: dict) -> bool:
+        if resource == "orders":
+            status = filters.get("status", "open")
+            if status == "open" and (record["cancelled_at"] or record["closed_at"]):
+                return False
+            if status == "closed" and not record["closed_at"]:
+                return False
+            if status == "cancelled" and not record["cancelled_at"]:
+                return False
+            if status not in ("open", "closed", "cancelled", "any"):
+                raise _error(400, {"status": [f"Invalid status: {status}"]})
+        for bound, field, keep in (("updated_at_min", "updated_at", lambda v, b: v >= b),
+                                   ("updated_at_max", "updated_at", lambda v, b: v <= b),
+                                   ("created_at_min", "created_at", lambda v, b: v >= b),
+                                   ("created_at_max", "created_at", lambda v, b: v <= b)):
+            if bound in filters:
+                try:
+                    limit = datetime.fromisoformat(filters[bound].replace("Z", "+00:00"))
+                except ValueError:
+                    raise _error(400, {bound: ["Invalid date"]}) from None
+                if limit.tzinfo is None:
+                    limit = limit.replace(tzinfo=SHOP_TZ)
+                if not keep(datetime.fromisoformat(record[field]), limit):
+                    return False
+        if "since_id" in filters and record["id"] <= int(filters["since_id"]):
+            return False
+        return True

@@ -1,0 +1,284 @@
+"""One synthetic world: people who appear in several vendors' systems, with the ground truth kept.
+
+Every person is generated from their own random stream (`seed/person_id`), so a person's records do
+not depend on how many others exist, and the same seed always gives the same world. Vendor records
+are built in each vendor's own shape (see `sandbox/vendors/`), while the truth is kept in plain
+Python values and exported by `sandbox.truth`, following DESIGN.md's metric definitions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+
+CENT = Decimal("0.01")
+SHOP_CURRENCY = "USD"
+
+# Shopify financial statuses that make an order count as revenue (DESIGN.md, "Counted order").
+COUNTED_STATUSES = frozenset({"paid", "partially_paid", "partially_refunded", "refunded"})
+
+FIRST_NAMES = ["ada", "ben", "cleo", "dev", "eva", "finn", "gia", "hugo", "iris", "jon", "kai", "lena",
+               "milo", "nora", "omar", "pia", "quinn", "rosa", "sam", "tara", "uma", "vic", "wren", "yara"]
+LAST_NAMES = ["nguyen", "smith", "garcia", "muller", "rossi", "tanaka", "okafor", "silva", "kowalski",
+              "haddad", "larsen", "dubois", "novak", "reyes", "kim", "patel"]
+DOMAINS = ["example.com", "mail.example.org", "example.net"]
+PRODUCTS = [("TEE-BLK", "Black tee", Decimal("24.00")), ("HOOD-GRY", "Grey hoodie", Decimal("59.00")),
+            ("CAP-NVY", "Navy cap", Decimal("19.50")), ("MUG-WHT", "White mug", Decimal("12.00")),
+            ("BAG-CNV", "Canvas bag", Decimal("34.90")), ("SOCK-3P", "Socks 3-pack", Decimal("15.75"))]
+COUNTRIES = ["US", "US", "US", "CA", "GB", "DE"]
+
+
+def start_clock(seed: int) -> datetime:
+    """The sandbox's clock when it starts: fixed per seed, never the wall clock."""
+    return datetime(2026, 3, 2, 12, 0, tzinfo=UTC) + timedelta(days=seed % 28)
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def stable_token(*parts: object, length: int = 14) -> str:
+    """A deterministic base-62 token, for vendor ids that are strings (Stripe's `cus_...`)."""
+    digest = int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest(), "big")
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    out = []
+    for _ in range(length):
+        digest, rem = divmod(digest, 62)
+        out.append(alphabet[rem])
+    return "".join(out)
+
+
+def email_variant(rng: random.Random, email: str) -> str:
+    """The same address as another system stores it: sometimes capitalised or padded with spaces."""
+    roll = rng.random()
+    if roll < 0.12:
+        return email.upper()
+    if roll < 0.24:
+        local, domain = email.split("@")
+        return f"{local.capitalize()}@{domain.capitalize()}"
+    if roll < 0.34:
+        return f"  {email} "
+    return email
+
+
+@dataclass
+class Refund:
+    refund_id: int
+    processed_at: datetime
+    amount: Decimal
+    succeeded: bool
+
+
+@dataclass
+class LineItem:
+    line_item_id: int
+    sku: str
+    title: str
+    price: Decimal
+    quantity: int
+
+
+@dataclass
+class Order:
+    person_id: int
+    created_at: datetime
+    email: str
+    financial_status: str
+    cancelled_at: datetime | None
+    country: str
+    line_items: list[LineItem]
+    shipping: Decimal
+    tax: Decimal
+    discount: Decimal
+    refunds: list[Refund]
+    paid_by_stripe: bool
+    failed_attempt_first: bool
+    order_id: int = 0
+    number: int = 0
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((li.price * li.quantity for li in self.line_items), Decimal("0"))
+
+    @property
+    def total(self) -> Decimal:
+        return money(self.subtotal - self.discount + self.shipping + self.tax)
+
+    @property
+    def counted(self) -> bool:
+        return self.financial_status in COUNTED_STATUSES
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum((r.amount for r in self.refunds if r.succeeded), Decimal("0"))
+
+    @property
+    def updated_at(self) -> datetime:
+        times = [self.created_at] + [r.processed_at for r in self.refunds]
+        if self.cancelled_at:
+            times.append(self.cancelled_at)
+        return max(times)
+
+
+@dataclass
+class Person:
+    person_id: int
+    email: str
+    first_name: str
+    last_name: str
+    created_at: datetime
+    in_activecampaign: bool
+    in_hubspot: bool
+    has_shopify_account: bool
+    stripe_payer: bool
+    stripe_email_missing: bool
+    accepts_marketing: bool
+    # the address as each system stores it
+    activecampaign_email: str = ""
+    hubspot_email: str = ""
+    shopify_email: str = ""
+    stripe_email: str | None = None
+    orders: list[Order] = field(default_factory=list)
+    # vendor ids, assigned once all people exist
+    activecampaign_contact_id: str = ""
+    hubspot_contact_id: str = ""
+    shopify_customer_id: int | None = None
+    stripe_customer_id: str = ""
+
+    @property
+    def counted_orders(self) -> list[Order]:
+        return [o for o in self.orders if o.counted]
+
+
+def _person(seed: int, person_id: int, clock: datetime) -> Person:
+    rng = random.Random(f"{seed}/{person_id}")
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    email = f"{first}.{last}.{person_id}@{rng.choice(DOMAINS)}"
+    created_at = clock - timedelta(days=rng.uniform(20, 700), seconds=rng.randrange(86400))
+    created_at = created_at.replace(microsecond=0)
+    buyer = rng.random() < 0.55
+    in_ac = rng.random() < 0.65
+    in_hubspot = rng.random() < 0.5
+    if not (buyer or in_ac or in_hubspot):
+        in_ac = True  # everyone the world knows is somewhere
+    person = Person(
+        person_id=person_id, email=email, first_name=first, last_name=last, created_at=created_at,
+        in_activecampaign=in_ac, in_hubspot=in_hubspot,
+        has_shopify_account=buyer and rng.random() < 0.7,
+        stripe_payer=buyer and rng.random() < 0.85,
+        stripe_email_missing=rng.random() < 0.15,
+        accepts_marketing=rng.random() < 0.6,
+    )
+    person.activecampaign_email = email_variant(rng, email)
+    person.hubspot_email = email_variant(rng, email)
+    person.shopify_email = email_variant(rng, email)
+    person.stripe_email = None if person.stripe_email_missing else email_variant(rng, email)
+    if buyer:
+        person.orders = _orders(rng, person, clock)
+    return person
+
+
+def _orders(rng: random.Random, person: Person, clock: datetime) -> list[Order]:
+    count = rng.choices([1, 2, 3, 4, 5], weights=[50, 25, 13, 8, 4])[0]
+    span = (clock - person.created_at).total_seconds()
+    times = sorted(person.created_at + timedelta(seconds=rng.uniform(3600, span - 3600)) for _ in range(count))
+    country = rng.choice(COUNTRIES)
+    orders = []
+    for created_at in times:
+        items = [LineItem(0, *rng.choice(PRODUCTS), quantity=rng.choice([1, 1, 1, 2, 3]))
+                 for _ in range(rng.choice([1, 1, 2, 3]))]
+        subtotal = sum((li.price * li.quantity for li in items), Decimal("0"))
+        discount = money(subtotal * Decimal("0.10")) if rng.random() < 0.2 else Decimal("0.00")
+        shipping = Decimal("0.00") if subtotal >= 50 else Decimal("4.95")
+        tax = money((subtotal - discount) * Decimal("0.0825"))
+        status = rng.choices(
+            ["paid", "partially_refunded", "refunded", "pending", "authorized", "voided", "partially_paid"],
+            weights=[68, 9, 8, 5, 4, 3, 3])[0]
+        order = Order(
+            person_id=person.person_id, created_at=created_at.replace(microsecond=0),
+            email=email_variant(rng, person.email), financial_status=status, cancelled_at=None,
+            country=country, line_items=items, shipping=shipping, tax=tax, discount=discount, refunds=[],
+            paid_by_stripe=person.stripe_payer and status in COUNTED_STATUSES,
+            failed_attempt_first=rng.random() < 0.12,
+        )
+        _add_refunds(rng, order, clock)
+        if status == "voided" or (status == "refunded" and rng.random() < 0.5):
+            order.cancelled_at = order.created_at + timedelta(hours=rng.uniform(1, 48))
+        orders.append(order)
+    return orders
+
+
+def _add_refunds(rng: random.Random, order: Order, clock: datetime) -> None:
+    def refund_time() -> datetime:
+        latest = min(clock, order.created_at + timedelta(days=30)) - order.created_at
+        return (order.created_at + rng.uniform(0.05, 1.0) * latest).replace(microsecond=0)
+
+    total = order.total
+    if order.financial_status == "partially_refunded":
+        share = Decimal(rng.randint(10, 60)) / 100
+        order.refunds.append(Refund(0, refund_time(), money(total * share), True))
+    elif order.financial_status == "refunded":
+        if rng.random() < 0.3:  # refunded in two steps
+            first = money(total * Decimal("0.4"))
+            order.refunds += [Refund(0, refund_time(), first, True), Refund(0, refund_time(), total - first, True)]
+        else:
+            order.refunds.append(Refund(0, refund_time(), total, True))
+    if order.refunds and rng.random() < 0.15:  # a refund attempt that failed: never counted
+        order.refunds.append(Refund(0, refund_time(), money(total * Decimal("0.2")), False))
+    order.refunds.sort(key=lambda r: r.processed_at)
+
+
+@dataclass
+class World:
+    """The whole world for a seed and size, with vendor ids assigned in creation order."""
+
+    seed: int
+    size: int
+    clock: datetime
+    people: list[Person]
+
+    @classmethod
+    def build(cls, seed: int, people: int) -> World:
+        if people < 1:
+            raise ValueError(f"a world needs at least one person, got people={people}")
+        clock = start_clock(seed)
+        persons = [_person(seed, pid, clock) for pid in range(1, people + 1)]
+        world = cls(seed=seed, size=people, clock=clock, people=persons)
+        world._assign_ids()
+        return world
+
+    def _assign_ids(self) -> None:
+        by_created = sorted(self.people, key=lambda p: (p.created_at, p.person_id))
+        ac = hs = shop = 0
+        for p in by_created:
+            if p.in_activecampaign:
+                ac += 1
+                p.activecampaign_contact_id = str(ac)
+            if p.in_hubspot:
+                hs += 1
+                p.hubspot_contact_id = str(1000 + hs)
+            if p.has_shopify_account:
+                shop += 1
+                p.shopify_customer_id = 6_100_000_000 + shop
+            if p.stripe_payer:
+                p.stripe_customer_id = "cus_" + stable_token(self.seed, "customer", p.person_id)
+        line = refund = 0
+        for number, order in enumerate(self.orders(), start=1):
+            order.order_id = 5_200_000_000 + number
+            order.number = 1000 + number
+            for li in order.line_items:
+                line += 1
+                li.line_item_id = 13_300_000_000 + line
+            for r in order.refunds:
+                refund += 1
+                r.refund_id = 890_000_000 + refund
+
+    def orders(self) -> list[Order]:
+        """Every order, in creation order (ties by person)."""
+        return sorted((o for p in self.people for o in p.orders), key=lambda o: (o.created_at, o.person_id))
+
+    def person(self, person_id: int) -> Person:
+        return self.people[person_id - 1]
