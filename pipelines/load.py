@@ -7,7 +7,9 @@ from pathlib import Path
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines.http import VendorError
 from pipelines.sources import SOURCES, Source
 from pipelines.warehouse import pipelines_dir
 
@@ -17,6 +19,17 @@ class LoadResult:
     source: str
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows loaded this run
     pages: int = 0
+
+
+def _vendor_error_in(error: BaseException) -> VendorError | None:
+    """The vendor's own error inside dlt's wrapping, so the user reads it first and retries can judge it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, VendorError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def missing_settings(source: Source) -> list[str]:
@@ -47,7 +60,10 @@ def load_source(name: str, warehouse: Path, full_refresh: bool = False) -> LoadR
     except ConfigFieldMissingException as error:
         raise RuntimeError(f"{name} is not configured: set {', '.join(missing_settings(source)) or error}") from None
     pipeline = make_pipeline(source, warehouse)
-    pipeline.run(dlt_source, loader_file_format="parquet")
+    try:
+        pipeline.run(dlt_source, loader_file_format="parquet")
+    except PipelineStepFailed as failed:
+        raise (_vendor_error_in(failed) or failed) from failed
     counts = pipeline.last_trace.last_normalize_info.row_counts
     return LoadResult(name, {t: n for t, n in sorted(counts.items()) if not t.startswith("_dlt")})
 

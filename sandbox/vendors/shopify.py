@@ -61,7 +61,8 @@ class Shopify:
         return {
             "id": p.shopify_customer_id, "email": p.shopify_email, "first_name": p.first_name.title(),
             "last_name": p.last_name.title(), "state": "enabled", "verified_email": True,
-            "created_at": local(p.created_at), "updated_at": local(max([p.created_at] + [o.created_at for o in counted])),
+            "created_at": local(p.created_at),
+            "updated_at": local(max([p.created_at] + [o.created_at for o in counted])),
             "orders_count": len(p.orders), "total_spent": str(sum((o.total for o in counted), start=0)),
             "tax_exempt": False, "tags": "", "currency": SHOP_CURRENCY,
             "email_marketing_consent": {

@@ -1,0 +1,53 @@
+"""The synthetic world: deterministic, coherent, and holding the hard cases joining must survive."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from sandbox.truth import order_rows, people_rows
+from sandbox.world import COUNTED_STATUSES, World
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_same_seed_builds_the_same_world():
+    a, b = World.build(3, 150), World.build(3, 150)
+    assert people_rows(a) == people_rows(b)
+    assert order_rows(a) == order_rows(b)
+    assert people_rows(World.build(4, 150)) != people_rows(a)
+
+
+def test_a_person_does_not_depend_on_the_size_of_the_world():
+    small, large = World.build(3, 50), World.build(3, 200)
+    for pid in range(1, 51):
+        assert small.person(pid).email == large.person(pid).email
+        assert [o.total for o in small.person(pid).orders] == [o.total for o in large.person(pid).orders]
+
+
+def test_world_holds_the_hard_cases(world):
+    people = world.people
+    orders = world.orders()
+    # the same address written differently across systems
+    assert sum(p.activecampaign_email != p.email for p in people if p.in_activecampaign) >= 20
+    assert sum(p.shopify_email.strip() != p.shopify_email for p in people if p.orders) >= 5
+    # guest checkouts, refunds, cancellations, uncounted orders, failed payments, missing emails
+    assert sum(1 for p in people if p.orders and not p.has_shopify_account) >= 20
+    assert sum(1 for o in orders if o.financial_status == "partially_refunded") >= 10
+    assert sum(1 for o in orders if o.financial_status == "refunded") >= 10
+    assert sum(1 for o in orders if o.cancelled_at) >= 10
+    assert sum(1 for o in orders if o.financial_status not in COUNTED_STATUSES) >= 20
+    assert sum(1 for o in orders if o.failed_attempt_first and o.paid_by_stripe) >= 10
+    assert sum(1 for p in people if p.stripe_payer and p.stripe_email is None) >= 10
+    assert sum(1 for o in orders for r in o.refunds if not r.succeeded) >= 3
+
+
+def test_truth_nets_refunds_of_counted_orders_only(world):
+    by_person = {r["person_id"]: r for r in people_rows(world)}
+    for person in world.people:
+        expected = sum((o.total - sum((r.amount for r in o.refunds if r.succeeded), Decimal(0))
+                        for o in person.orders if o.financial_status in COUNTED_STATUSES), Decimal(0))
+        assert by_person[person.person_id]["lifetime_net_revenue"] == expected
+    fully_refunded = [o for o in world.orders() if o.financial_status == "refunded"]
+    assert all(o.refunded == o.total for o in fully_refunded)
