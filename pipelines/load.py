@@ -63,7 +63,10 @@ def load_source(name: str, warehouse: Path, full_refresh: bool = False) -> LoadR
     try:
         pipeline.run(dlt_source, loader_file_format="parquet")
     except PipelineStepFailed as failed:
-        raise (_vendor_error_in(failed) or failed) from failed
+        vendor_error = _vendor_error_in(failed)
+        if vendor_error is None:
+            raise
+        raise vendor_error from failed
     counts = pipeline.last_trace.last_normalize_info.row_counts
     return LoadResult(name, {t: n for t, n in sorted(counts.items()) if not t.startswith("_dlt")})
 
