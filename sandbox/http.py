@@ -17,6 +17,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     root_url: str  # "http://127.0.0.1:PORT"
+    shift: bool = False  # fault injection: reorder the listing before cutting this page (sandbox/faults.py)
 
     @classmethod
     def parse_query(cls, raw: str) -> dict[str, list[str]]:

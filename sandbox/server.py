@@ -1,33 +1,53 @@
 """The sandbox's HTTP server: every vendor under its own path prefix on one loopback port.
 
-`GET /` answers the index DESIGN.md specifies; `GET /_sandbox/stats` the clock and counters.
+`GET /` answers the index DESIGN.md specifies; `GET /_sandbox/stats` the clock and counters;
+`POST /_sandbox/advance?days=D` moves the clock forward. In `faithful` mode every vendor's rate limit
+applies (sandbox/limits.py); in `bench` mode none does. Faults are injected as sandbox/faults.py says.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import socket
+import struct
+import sys
 import threading
+import time
 from collections import Counter
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from sandbox.clock import Clock
+from sandbox.faults import FAULT_KINDS, FAULT_RETRY_AFTER_S, TRANSPORT_FAULTS, FaultPlan, FaultSpec, server_error
 from sandbox.http import HttpError, Request, Response, http_date
-from sandbox.vendors import VENDORS
+from sandbox.limits import LeakyBucket
+from sandbox.vendors import VENDORS, Vendor
 from sandbox.world import World
 
 log = logging.getLogger(__name__)
-FAULT_KINDS = ("429", "5xx", "timeout", "reset", "truncate", "shift")
+MODES = ("faithful", "bench")
+POLL_S = 0.05  # how often the serving loop looks for stop(); stopping waits this long at most
 
 
 class Sandbox:
-    """The vendors of one world, and what was asked of them."""
+    """The vendors of one world, their budgets and faults, its clock, and what was asked of them."""
 
-    def __init__(self, world: World):
+    def __init__(self, world: World, faults: str | None = None, mode: str = "faithful"):
+        if mode not in MODES:
+            raise ValueError(f"unknown sandbox mode {mode!r}; modes are {', '.join(MODES)}")
         self.world = world
+        self.mode = mode
+        self.clock = Clock(world.clock)
         self.vendors = {vendor.name: vendor for vendor in (cls(world) for cls in VENDORS)}
+        self.buckets = ({name: LeakyBucket(v.rate_limit) for name, v in self.vendors.items()}
+                        if mode == "faithful" else {})
+        self.fault_plan = FaultPlan(FaultSpec.parse(faults), world.seed)
         self.requests: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
+        self.rate_limited: Counter[str] = Counter()  # refusals for real over-use, apart from injected 429s
         self._lock = threading.Lock()
 
     def index(self, root: str) -> dict:
@@ -35,29 +55,80 @@ class Sandbox:
 
     def stats(self) -> dict:
         with self._lock:
-            return {"clock": self.world.clock.isoformat(), "faults": {k: self.faults[k] for k in FAULT_KINDS},
-                    "requests": dict(self.requests)}
+            return {"clock": self.clock.now().isoformat(), "faults": {k: self.faults[k] for k in FAULT_KINDS},
+                    "requests": dict(self.requests), "rate_limited": dict(self.rate_limited)}
 
-    def dispatch(self, request: Request, prefix: str) -> Response:
+    def _count(self, counter: Counter[str], key: str) -> int:
+        with self._lock:
+            counter[key] += 1
+            return counter[key]
+
+    def dispatch(self, request: Request, prefix: str) -> tuple[Response, str | None]:
+        """The response, and the transport fault (`timeout`, `reset`, `truncate`) to deliver it with."""
         if prefix == "" and request.path in ("", "/"):
-            return Response.json(200, self.index(request.root_url))
-        if prefix == "_sandbox" and request.path == "/stats":
-            return Response.json(200, self.stats())
+            return Response.json(200, self.index(request.root_url)), None
+        if prefix == "_sandbox":
+            return self._control(request), None
         vendor = self.vendors.get(prefix)
         if vendor is None:
-            return Response.json(404, {"error": f"no sandboxed vendor at /{prefix}; see GET / for the index"})
-        with self._lock:
-            self.requests[prefix] += 1
+            return Response.json(404, {"error": f"no sandboxed vendor at /{prefix}; see GET / for the index"}), None
+        self._count(self.requests, prefix)
+        bucket = self.buckets.get(prefix)
+        wait, used = bucket.take() if bucket else (0.0, 1)  # bench: as if every request found the bucket empty
+        if wait:
+            self._count(self.rate_limited, prefix)
+            response, fault = vendor.rate_limited(wait), None
+        else:
+            response, fault = self._vendor_response(vendor, request)
+        response.headers.update(vendor.usage_headers(used))
+        return response, fault if fault in TRANSPORT_FAULTS else None
+
+    def _vendor_response(self, vendor: Vendor, request: Request) -> tuple[Response, str | None]:
+        fault = self.fault_plan.draw(lambda: vendor.shiftable(request))
+        nth = self._count(self.faults, fault) if fault else 0
+        if fault == "429":
+            return vendor.rate_limited(FAULT_RETRY_AFTER_S), fault
+        if fault == "5xx":
+            return server_error(nth), fault
+        request.shift = fault == "shift"
         try:
-            return vendor.handle(request)
+            return vendor.handle(request), fault
         except HttpError as error:
-            return error.response
+            return error.response, fault
+
+    def _control(self, request: Request) -> Response:
+        if request.path == "/stats" and request.method == "GET":
+            return Response.json(200, self.stats())
+        if request.path == "/advance" and request.method == "POST":
+            try:
+                days = float(request.arg("days", ""))
+            except ValueError:
+                days = math.nan
+            if not (math.isfinite(days) and days >= 0):
+                return Response.json(400, {"error": "days must be a number of days >= 0: the clock only moves forward"})
+            self.clock.advance(timedelta(days=days))
+            return Response.json(200, self.stats())
+        return Response.json(404, {"error": "sandbox controls: GET /_sandbox/stats, POST /_sandbox/advance?days=D"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        # a client that gave up (timeout faults) or a connection we broke on purpose is no server error
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("connection from %s ended early", client_address)
+        else:
+            super().handle_error(request, client_address)
 
 
 def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "journey-sandbox/0.1"
+        # headers and body go out in separate writes: with Nagle's algorithm on, a keep-alive client's
+        # delayed ACK would hold every response back by some 40 ms
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             url = urlsplit(self.path)
@@ -70,17 +141,40 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 body=self.rfile.read(length) if length else b"",
                 root_url=f"http://{self.server.server_address[0]}:{self.server.server_address[1]}")
             try:
-                response = sandbox.dispatch(request, prefix)
+                response, fault = sandbox.dispatch(request, prefix)
             except Exception:  # a sandbox bug must answer 500, not hang the client
                 log.exception("sandbox failed on %s %s", self.command, self.path)
-                response = Response.json(500, {"error": "sandbox internal error"})
+                response, fault = Response.json(500, {"error": "sandbox internal error"}), None
+            if fault == "reset":
+                self._reset()
+                return
+            if fault == "timeout":
+                time.sleep(sandbox.fault_plan.spec.timeout_s)  # the client is expected to have given up
+                self.close_connection = True
+            self._send(response, truncate=fault == "truncate")
+
+        def _send(self, response: Response, truncate: bool) -> None:
             self.send_response(response.status)
             for name, value in response.headers.items():
                 self.send_header(name, value)
-            self.send_header("Date", http_date(sandbox.world.clock))
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
-            self.wfile.write(response.body)
+            body = response.body
+            if truncate:  # promise the whole body, send half of it, hang up
+                body = body[:len(body) // 2]
+                self.close_connection = True
+            self.wfile.write(body)
+
+        def _reset(self) -> None:
+            """Abort the connection: with SO_LINGER on and a zero timeout, closing sends a TCP RST, not a FIN.
+            (The close takes effect when the handler lets go of the socket's read file, right after this.)"""
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            # the one `Date` header send_response writes: the sandbox's clock, never the wall clock
+            return http_date(sandbox.clock.now())
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve
 
@@ -91,12 +185,14 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
 
 
 class SandboxServer:
-    """A running sandbox on 127.0.0.1; use as a context manager or call `start()` / `stop()`."""
+    """A running sandbox on 127.0.0.1; use as a context manager or call `start()` / `stop()`.
 
-    def __init__(self, world: World, port: int = 0):
-        self.sandbox = Sandbox(world)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.sandbox))
-        self.httpd.daemon_threads = True
+    `faults` is a fault SPEC (sandbox/faults.py); `mode` is `faithful` (vendors' rate limits apply)
+    or `bench` (no limits)."""
+
+    def __init__(self, world: World, port: int = 0, faults: str | None = None, mode: str = "faithful"):
+        self.sandbox = Sandbox(world, faults=faults, mode=mode)
+        self.httpd = _Server(("127.0.0.1", port), _handler(self.sandbox))
         self._thread: threading.Thread | None = None
 
     @property
@@ -108,12 +204,13 @@ class SandboxServer:
         return json.loads(json.dumps(self.sandbox.index(self.url)))
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(POLL_S,), name="sandbox",
+                                        daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever()
+        self.httpd.serve_forever(POLL_S)
 
     def stop(self) -> None:
         self.httpd.shutdown()

@@ -2,14 +2,19 @@
 
 Contract (api-contracts.md section 4): `Authorization: Bearer <private-app token>`; list `limit` at most
 100 with an `after` cursor in `paging.next`; property values are all strings; archived records only with
-`archived=true`; timestamps ISO-8601 in UTC with milliseconds.
+`archived=true`; timestamps ISO-8601 in UTC with milliseconds. Rate limit (section 4.4): 100 requests per
+10 seconds (Free/Starter private app), over it 429 `RATE_LIMIT` / `TEN_SECONDLY_ROLLING`, with
+`Retry-After` only sometimes.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from datetime import datetime
 
 from sandbox.http import HttpError, Request, Response, int_arg
+from sandbox.limits import Budget
 from sandbox.world import Person, World, stable_token
 
 NAME = "hubspot"
@@ -21,17 +26,22 @@ def iso_ms(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _body(message: str, **fields: str) -> dict:
+    return {"status": "error", "message": message, **fields,
+            "correlationId": "00000000-0000-4000-8000-" + stable_token(message, length=12).lower()}
+
+
 def _error(status: int, message: str, category: str) -> HttpError:
-    return HttpError(Response.json(status, {
-        "status": "error", "message": message, "category": category,
-        "correlationId": "00000000-0000-4000-8000-" + stable_token(message, length=12).lower()}))
+    return HttpError(Response.json(status, _body(message, category=category)))
 
 
 class Hubspot:
     name = NAME
+    rate_limit = Budget(size=100, leak_per_second=10.0)
 
     def __init__(self, world: World):
         self.world = world
+        self._retry_after_rng = random.Random(f"{world.seed}/hubspot/retry-after")
         self.token = "pat-na1-sandbox-" + stable_token(world.seed, "hubspot", length=20)
         members = sorted((p for p in world.people if p.hubspot_contact_id), key=lambda p: int(p.hubspot_contact_id))
         self.contacts = [self._contact(p) for p in members]
@@ -48,6 +58,24 @@ class Hubspot:
         return {"id": p.hubspot_contact_id, "properties": properties, "createdAt": created,
                 "updatedAt": created, "archived": False}
 
+    # --- rate limit and faults (every vendor has these) ----------------------------------------
+    def rate_limited(self, retry_after: float) -> Response:
+        """The 429 of the ten-secondly rolling limit; like HubSpot, `Retry-After` on about half of them."""
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if self._retry_after_rng.random() < 0.5 else {}
+        return Response.json(429, _body("You have reached your ten_secondly_rolling limit.", errorType="RATE_LIMIT",
+                                        policyName="TEN_SECONDLY_ROLLING"), headers)
+
+    def usage_headers(self, used: int) -> dict[str, str]:
+        return {"X-HubSpot-RateLimit-Max": str(self.rate_limit.size),
+                "X-HubSpot-RateLimit-Remaining": str(max(0, self.rate_limit.size - used)),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(round(
+                    1000 * self.rate_limit.size / self.rate_limit.leak_per_second))}
+
+    def shiftable(self, request: Request) -> bool:
+        """Never: `after` is a contact id in an order by id, which no reorder can make skip or repeat."""
+        return False
+
+    # --- HTTP ----------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.token}":
             raise _error(401, "Authentication credentials not found. This API supports OAuth 2.0 authentication "

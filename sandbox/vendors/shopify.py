@@ -3,18 +3,21 @@
 Contract (api-contracts.md section 2): `X-Shopify-Access-Token` auth; `Link`-header cursor paging with
 an opaque `page_info` that may not be combined with filters; `limit` default 50, max 250; the default
 `status=open` hides closed and cancelled orders; decimal strings with `*_set` money bags; timestamps in
-the shop's own UTC offset.
+the shop's own UTC offset. Rate limit (section 2.6): a leaky bucket of 40 leaking 2 per second (Standard
+plan), shown on every response as `X-Shopify-Shop-Api-Call-Limit: n/40`; over it 429 with `Retry-After`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sandbox.http import HttpError, Request, Response, int_arg
+from sandbox.limits import Budget
 from sandbox.world import SHOP_CURRENCY, Order, Person, World
 
 NAME = "shopify"
@@ -43,6 +46,7 @@ def _error(status: int, errors: object) -> HttpError:
 
 class Shopify:
     name = NAME
+    rate_limit = Budget(size=40, leak_per_second=2.0)
 
     def __init__(self, world: World):
         self.world = world
@@ -109,6 +113,21 @@ class Shopify:
             "refunds": refunds,
         }
 
+    # --- rate limit and faults (every vendor has these) ----------------------------------------
+    def rate_limited(self, retry_after: float) -> Response:
+        """The 429 of a full bucket; `Retry-After` in seconds with one decimal, like Shopify's "2.0"."""
+        return Response.json(429, {"errors": f"Exceeded {self.rate_limit.leak_per_second:g} calls per second for "
+                                             f"api client. Reduce request rates to resume uninterrupted service."},
+                             {"Retry-After": f"{math.ceil(retry_after * 10) / 10:.1f}"})
+
+    def usage_headers(self, used: int) -> dict[str, str]:
+        return {"X-Shopify-Shop-Api-Call-Limit": f"{used}/{self.rate_limit.size}"}
+
+    def shiftable(self, request: Request) -> bool:
+        """Never: `page_info` is a keyset cursor on (sort value, id), which no reorder of unchanged records
+        can make skip or repeat."""
+        return False
+
     # --- HTTP ----------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         if request.headers.get("x-shopify-access-token") != self.token:
@@ -152,7 +171,7 @@ class Shopify:
                         if ((self._sort_value(r, sort_field), r["id"]) < key if descending
                             else (self._sort_value(r, sort_field), r["id"]) > key)]
         page = selected[:limit]
-        headers = {"X-Shopify-Shop-Api-Call-Limit": "1/40"}
+        headers = {}
         if len(selected) > limit:
             last = page[-1]
             token = base64.urlsafe_b64encode(json.dumps(

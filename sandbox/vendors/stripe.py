@@ -3,7 +3,8 @@
 Contract (api-contracts.md section 3): Basic auth with the secret key as user name, or Bearer; lists
 newest first with `limit` 1-100 (default 10), `starting_after` / `ending_before` (never both) and
 `created[gte|gt|lte|lt]`; envelope `{object: "list", url, has_more, data}` whose `url` is relative to
-the API base; amounts in the currency's minor unit; any `Stripe-Version` header accepted.
+the API base; amounts in the currency's minor unit; any `Stripe-Version` header accepted. Rate limit
+(section 3.4): 25 requests per second in test mode, over it 429 `rate_limit` with `Stripe-Should-Retry`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import re
 
 from sandbox.http import HttpError, Request, Response
+from sandbox.limits import Budget
 from sandbox.world import SHOP_CURRENCY, Person, World, stable_token
 
 NAME = "stripe"
@@ -34,6 +36,7 @@ def minor(amount, currency: str) -> int:
 
 class Stripe:
     name = NAME
+    rate_limit = Budget(size=25, leak_per_second=25.0)
 
     def __init__(self, world: World):
         self.world = world
@@ -85,6 +88,23 @@ class Stripe:
                     "description": f"Shopify order #{order.number}",
                 })
         return charges
+
+    # --- rate limit and faults (every vendor has these) ----------------------------------------
+    def rate_limited(self, retry_after: float) -> Response:
+        """Stripe's 429. Stripe documents no `Retry-After`; its SDKs back off when `Stripe-Should-Retry`
+        says so."""
+        return Response.json(429, {"error": {
+            "code": "rate_limit", "doc_url": "https://stripe.com/docs/error-codes/rate-limit",
+            "message": "Request rate limit exceeded. You can learn more about rate limits here "
+                       "https://stripe.com/docs/rate-limits.", "type": "invalid_request_error"}},
+            {"Stripe-Should-Retry": "true"})
+
+    def usage_headers(self, used: int) -> dict[str, str]:
+        return {}  # Stripe shows no budget
+
+    def shiftable(self, request: Request) -> bool:
+        """Never: `starting_after` is an object id in an order by `created`, neither of which changes."""
+        return False
 
     # --- HTTP ----------------------------------------------------------------------------------
     def _authorized(self, request: Request) -> None:
