@@ -25,23 +25,68 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journey", description="Customer-journey ELT: extract, load, build, report.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="the whole ELT once: extract, load, dbt build, summary")
-    where = run.add_mutually_exclusive_group()
-    where.add_argument("--sandbox", action="store_true",
-                       help="start the built-in sandbox on a free port and point every source at it")
-    where.add_argument("--sandbox-url", metavar="URL", help="use a running sandbox, configured from its index")
-    _world_args(run)
+    run = commands.add_parser("run", help="the whole ELT once: extract, load, dbt build, gate, publish")
+    _sandbox_args(run)
     run.add_argument("--sources", nargs="+", metavar="SOURCE", help="load only these sources")
-    run.add_argument("--full-refresh", action="store_true", help="re-read everything, ignoring saved cursors")
+    run.add_argument("--full-refresh", action="store_true",
+                     help="drop each source's tables and cursors and read everything again")
+
+    backfill = commands.add_parser("backfill", help="re-read one source for a date range, cursors untouched")
+    _sandbox_args(backfill)
+    backfill.add_argument("--source", required=True, help="the source to re-read")
+    backfill.add_argument("--start", required=True, help="start of the range (ISO date or time, UTC)")
+    backfill.add_argument("--end", required=True, help="end of the range (ISO date or time, UTC)")
+
+    serve = commands.add_parser("serve", help="serve the scheduled Prefect deployments (needs a Prefect server)")
+    _sandbox_args(serve, start=False)
+    serve.add_argument("--only", nargs="+", metavar="DEPLOYMENT", help="serve only these deployments")
+
+    docs = commands.add_parser("docs", help="build the dbt docs site (one static page); --serve to serve it")
+    docs.add_argument("--serve", action="store_true", help="serve it on 127.0.0.1 after building")
+    docs.add_argument("--port", type=int, default=8080, help="port for --serve (default %(default)s)")
 
     sandbox = commands.add_parser("sandbox", help="serve the vendor-API sandbox in the foreground")
     sandbox.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default %(default)s)")
     _world_args(sandbox)
+    sandbox.add_argument("--faults", metavar="SPEC",
+                         help="inject faults into vendor requests, e.g. '429=0.05,5xx=3,timeout=1,timeout_s=2': "
+                              "a value below 1 is a probability per request, a whole number an exact count "
+                              "(kinds: 429, 5xx, timeout, reset, truncate, shift)")
+    sandbox.add_argument("--mode", choices=("faithful", "bench"), default="faithful",
+                         help="faithful: the vendors' rate limits apply; bench: no limits (default %(default)s)")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     truth = sandbox_commands.add_parser("truth", help="export the world's ground truth as CSV files")
     _world_args(truth)
     truth.add_argument("--out", type=Path, required=True, help="folder to write the CSV files into")
+    advance = sandbox_commands.add_parser("advance", help="move a running sandbox's clock forward")
+    advance.add_argument("--url", required=True, help="the running sandbox, e.g. http://127.0.0.1:8765")
+    advance.add_argument("--days", type=float, required=True, help="days to move forward (fractions allowed)")
     return parser
+
+
+def _sandbox_args(parser: argparse.ArgumentParser, start: bool = True) -> None:
+    where = parser.add_mutually_exclusive_group()
+    if start:
+        where.add_argument("--sandbox", action="store_true",
+                           help="start the built-in sandbox on a free port and point every source at it")
+        _world_args(parser)
+    where.add_argument("--sandbox-url", metavar="URL", help="use a running sandbox, configured from its index")
+
+
+def _point_at_sandbox(args: argparse.Namespace, stack: ExitStack) -> None:
+    """With --sandbox, start one for the length of the command; with either flag, configure every source
+    from the sandbox's index (environment variables, dlt's convention)."""
+    from pipelines.load import settings_from_index
+
+    if getattr(args, "sandbox", False):
+        from sandbox.server import SandboxServer
+        from sandbox.world import World
+
+        server = stack.enter_context(SandboxServer(World.build(args.seed, args.people)))
+        print(f"Sandbox: {server.url} (seed {args.seed}, {args.people:,} people)")
+        os.environ.update(settings_from_index(server.index()))
+    elif args.sandbox_url:
+        os.environ.update(settings_from_index(_index_of(args.sandbox_url)))
 
 
 def _index_of(url: str) -> dict:
@@ -52,32 +97,73 @@ def _index_of(url: str) -> dict:
 def cmd_run(args: argparse.Namespace) -> int:
     from flows.elt import NothingConfigured, elt_flow
     from flows.summary import format_summary
-    from pipelines.load import settings_from_index
-    from pipelines.warehouse import warehouse_path
 
     with ExitStack() as stack:
-        if args.sandbox:
-            from sandbox.server import SandboxServer
-            from sandbox.world import World
-
-            server = stack.enter_context(SandboxServer(World.build(args.seed, args.people)))
-            print(f"Sandbox: {server.url} (seed {args.seed}, {args.people:,} people)")
-            os.environ.update(settings_from_index(server.index()))
-        elif args.sandbox_url:
-            os.environ.update(settings_from_index(_index_of(args.sandbox_url)))
+        _point_at_sandbox(args, stack)
         try:
-            summary = elt_flow(sources=args.sources, full_refresh=args.full_refresh,
-                               warehouse=str(warehouse_path()))
+            summary = elt_flow(sources=args.sources, full_refresh=args.full_refresh)
         except NothingConfigured as error:
             print(f"journey run: {error}", file=sys.stderr)
             return 2
     print(format_summary(summary))
+    print(f"\nQuery it with any DuckDB client: ATTACH '{summary.published}' AS published (READ_ONLY); "
+          "SELECT * FROM published.marts.dim_customers;")
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from flows.elt import backfill_flow
+    from flows.summary import format_summary
+
+    with ExitStack() as stack:
+        _point_at_sandbox(args, stack)
+        summary = backfill_flow(source=args.source, start=args.start, end=args.end)
+    print(format_summary(summary))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from prefect import serve
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.deployments import deployments
+
+    if not PREFECT_API_URL.value():
+        print("journey serve: no Prefect server configured. Start one with `.venv/bin/prefect server start` "
+              "and set PREFECT_API_URL=http://127.0.0.1:4200/api (or your Prefect Cloud workspace URL).",
+              file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        _point_at_sandbox(args, stack)
+        serve(*deployments(args.only))
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from flows.docs import build_docs
+    from pipelines.warehouse import warehouse_path
+
+    page = build_docs(warehouse_path())
+    print(f"Docs: {page}")
+    if args.serve:
+        import functools
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(page.parent))
+        with ThreadingHTTPServer(("127.0.0.1", args.port), handler) as httpd:
+            print(f"Serving the docs at http://127.0.0.1:{args.port}/ ; Ctrl-C stops it.")
+            try:
+                httpd.serve_forever()
+            except KeyboardInterrupt:
+                pass
     return 0
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.world import World
 
+    if args.sandbox_command == "advance":
+        return _advance_sandbox(args.url, args.days)
     world = World.build(args.seed, args.people)
     if args.sandbox_command == "truth":
         from sandbox.truth import export
@@ -87,8 +173,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         return 0
     from sandbox.server import SandboxServer
 
-    server = SandboxServer(world, port=args.port)
-    print(f"Sandbox serving {args.people:,} people (seed {args.seed}) at {server.url}/ ; Ctrl-C stops it.")
+    server = SandboxServer(world, port=args.port, faults=args.faults, mode=args.mode)
+    print(f"Sandbox serving {args.people:,} people (seed {args.seed}, {args.mode} mode"
+          f"{', faults ' + args.faults if args.faults else ''}) at {server.url}/ ; Ctrl-C stops it.")
     print(json.dumps(server.index(), indent=2))
     try:
         server.serve_forever()
@@ -99,13 +186,25 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _advance_sandbox(url: str, days: float) -> int:
+    request = urllib.request.Request(f"{url.rstrip('/')}/_sandbox/advance?days={days}", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            stats = json.loads(response.read())
+    except urllib.request.HTTPError as error:  # the sandbox says why, e.g. a negative number of days
+        raise ValueError(json.loads(error.read()).get("error", error.reason)) from None
+    print(f"Sandbox clock: {stats['clock']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # dlt warns on every load about vendor fields that happen to be all null; our own warnings stay on
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "sandbox": cmd_sandbox}
+    handlers = {"run": cmd_run, "backfill": cmd_backfill, "serve": cmd_serve, "docs": cmd_docs,
+                "sandbox": cmd_sandbox}
     try:
         return handlers[args.command](args)
     except Exception as error:  # one readable line, not a traceback, for what a user can fix

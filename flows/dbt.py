@@ -1,4 +1,4 @@
-"""Run dbt against the warehouse in its own process and count what passed.
+"""Run dbt against the warehouse in its own process, streaming each model's and test's outcome.
 
 A separate process, because dbt-duckdb keeps its connection to the warehouse open for the life of the
 process that ran it, which would lock every later step (and reader) out of the file.
@@ -11,12 +11,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.warehouse import PROJECT_ROOT
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+TARGET_PATH = DBT_PROJECT / "target"
 
 
 @dataclass
@@ -25,6 +27,22 @@ class DbtResult:
     tests_passed: int = 0
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@dataclass
+class NodeOutcome:
+    """One dbt node as it finished: `kind` is model, test, unit_test, seed or snapshot."""
+
+    unique_id: str
+    kind: str
+    name: str
+    status: str  # success, pass, fail, error, warn, skipped
+    message: str
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("fail", "error", "runtime error")
 
 
 class DbtBuildFailed(RuntimeError):
@@ -36,29 +54,92 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
-def dbt_build(warehouse: Path, select: str | None = None) -> DbtResult:
-    """`dbt build` on the warehouse; raises DbtBuildFailed naming every failed model or test."""
-    target_path = DBT_PROJECT / "target"
-    args = [dbt_executable(), "build", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-            "--target-path", str(target_path)]
-    if select:
-        args += ["--select", select]
+def _dbt(command: list[str], warehouse: Path) -> subprocess.Popen:
     env = {**os.environ, "JOURNEY_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    args = [dbt_executable(), "--log-format", "json", "--no-use-colors", *command, "--project-dir", str(DBT_PROJECT),
+            "--profiles-dir", str(DBT_PROJECT), "--target-path", str(TARGET_PATH)]
+    return subprocess.Popen(args, cwd=DBT_PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def _node_outcome(event: dict) -> NodeOutcome | None:
+    """A node's result from dbt's info-level result events (`LogModelResult`, `LogTestResult`, ...)."""
+    info, data = event.get("info", {}), event.get("data", {})
+    name = info.get("name", "")
+    node = data.get("node_info") or {}
+    if not (name.startswith("Log") and name.endswith("Result") and node.get("unique_id")):
+        return None
+    unique_id = node["unique_id"]
+    return NodeOutcome(unique_id=unique_id, kind=unique_id.split(".")[0], name=node.get("node_name", unique_id),
+                       status=_status(node.get("node_status"), data.get("status")),
+                       message=info.get("msg", ""),
+                       seconds=float(data.get("execution_time") or 0))
+
+
+def _status(node_status: object, event_status: object) -> str:
+    """The node's status; unit tests report theirs only on the event (their node_status is "None")."""
+    chosen = node_status if node_status not in (None, "", "None") else event_status
+    return str(chosen or "").lower()
+
+
+def dbt_build(warehouse: Path, select: str | None = None,
+              on_node: Callable[[NodeOutcome], None] | None = None) -> DbtResult:
+    """`dbt build` on the warehouse; `on_node` hears each model and test as it finishes. Raises
+    DbtBuildFailed naming every failed model or test."""
     started = time.monotonic()
-    completed = subprocess.run(args, cwd=DBT_PROJECT, env=env, capture_output=True, text=True)
-    result = DbtResult(seconds=time.monotonic() - started)
-    results_file = target_path / "run_results.json"
-    if results_file.exists() and results_file.stat().st_mtime >= time.time() - result.seconds - 1:
-        for node in json.loads(results_file.read_text())["results"]:
-            kind, _, name = node["unique_id"].partition(".")
-            if node["status"] in ("success", "pass"):
-                if kind == "model":
-                    result.models_passed += 1
-                elif kind in ("test", "unit_test"):
-                    result.tests_passed += 1
-            elif node["status"] != "skipped":
-                result.failures.append(f"{kind} {name.split('.')[-1]}: {node['status']}: {node.get('message')}")
-    if completed.returncode != 0:
-        detail = "\n  ".join(result.failures) or completed.stdout[-3000:] + completed.stderr[-2000:]
-        raise DbtBuildFailed(f"dbt build failed (exit {completed.returncode}):\n  {detail}")
+    process = _dbt(["build"] + (["--select", select] if select else []), warehouse)
+    result, tail = DbtResult(), []
+    for line in process.stdout:
+        tail = (tail + [line])[-40:]
+        try:
+            outcome = _node_outcome(json.loads(line))
+        except ValueError:
+            continue
+        if outcome is None:
+            continue
+        if outcome.status in ("success", "pass"):
+            if outcome.kind == "model":
+                result.models_passed += 1
+            elif outcome.kind in ("test", "unit_test"):
+                result.tests_passed += 1
+        elif outcome.status != "skipped":
+            result.failures.append(f"{outcome.kind} {outcome.name}: {outcome.status}: {outcome.message}")
+        if on_node:
+            on_node(outcome)
+    returncode = process.wait()
+    result.seconds = time.monotonic() - started
+    if returncode != 0:
+        detail = "\n  ".join(result.failures) or _messages(tail)
+        raise DbtBuildFailed(f"dbt build failed (exit {returncode}):\n  {detail}")
     return result
+
+
+def _messages(lines: list[str]) -> str:
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line).get("info", {}).get("msg", ""))
+        except ValueError:
+            out.append(line.rstrip())
+    return "\n  ".join(m for m in out if m)
+
+
+def run_dbt(command: list[str], warehouse: Path) -> None:
+    """Any other dbt command, raising with dbt's own messages if it fails."""
+    process = _dbt(command, warehouse)
+    output, _ = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"dbt {' '.join(command)} failed:\n  {_messages(output.splitlines()[-40:])}")
+
+
+def dbt_source_freshness(warehouse: Path) -> dict[str, str]:
+    """Each source's freshness from dlt's load records: `pass`, `warn` or `error`."""
+    output = TARGET_PATH / "sources.json"
+    output.unlink(missing_ok=True)
+    process = _dbt(["source", "freshness", "--output", str(output)], warehouse)
+    process.communicate()
+    if not output.exists():
+        return {}
+    results = json.loads(output.read_text()).get("results", [])
+    return {r["unique_id"].split(".")[2]: ("error" if r["status"] == "runtime error" else r["status"])
+            for r in results}

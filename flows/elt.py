@@ -1,17 +1,31 @@
-"""The ELT flow: extract and load each source, build the mart with dbt, summarize."""
+"""The ELT flow: extract every source (in parallel), load them in turn, build with dbt (every model
+and test its own task run), audit with the quality gate, publish, report. The backfill flow re-reads
+one source for a date range through the same steps.
+
+Tasks are thin wrappers over plain functions in `pipelines/` and `flows/`; the flows only wire them.
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from flows.dbt import dbt_build
-from flows.summary import RunSummary, read_headline
+from flows.alerts import send_alert
+from flows.dbt import NodeOutcome, dbt_build
+from flows.gate import GateFailed, run_gate
+from flows.lock import WarehouseLock
+from flows.publish import publish, published_path
+from flows.summary import RunSummary, read_headline, report_markdown
 from pipelines.http import VendorError
-from pipelines.load import LoadResult, load_source, missing_settings
+from pipelines.incremental import backfill_window
+from pipelines.load import LoadResult, extract_normalize, load_staged, missing_settings
 from pipelines.sources import SOURCES
 from pipelines.warehouse import warehouse_path
 
@@ -36,7 +50,7 @@ def plan_sources(requested: list[str] | None) -> tuple[list[str], dict[str, list
 
 
 def _transient(task, task_run, state) -> bool:
-    """Retry what can recover by itself; a refused credential or bad request will not."""
+    """Retry what can recover by itself; a refused credential or a bad request will not."""
     try:
         state.result()
     except VendorError as error:
@@ -46,27 +60,130 @@ def _transient(task, task_run, state) -> bool:
     return False
 
 
-@task(name="extract-load", task_run_name="extract-load-{source}", retries=2,
+@task(name="extract", task_run_name="extract-{source}", retries=2, timeout_seconds=3600,
       retry_delay_seconds=exponential_backoff(backoff_factor=5), retry_condition_fn=_transient)
-def extract_load(source: str, warehouse: str, full_refresh: bool = False) -> LoadResult:
-    return load_source(source, Path(warehouse), full_refresh=full_refresh)
-
-
-@task(name="dbt-build")
-def build(warehouse: str):
-    return dbt_build(Path(warehouse))
-
-
-@flow(name="journey-elt", log_prints=True)
-def elt_flow(sources: list[str] | None = None, full_refresh: bool = False,
-             warehouse: str | None = None) -> RunSummary:
+def extract(source: str, warehouse: str, full_refresh: bool = False,
+            backfill: tuple[str, str] | None = None) -> LoadResult:
     started = time.monotonic()
-    target = Path(warehouse) if warehouse else warehouse_path()
-    ready, not_configured = plan_sources(sources)
-    summary = RunSummary(warehouse=target, not_configured=not_configured)
-    for name in ready:  # loads in turn: DuckDB has one writer
-        summary.loads.append(extract_load(name, str(target), full_refresh))
-    summary.dbt = build(str(target))
-    summary.headline = read_headline(target)
+    result = extract_normalize(source, Path(warehouse), full_refresh, backfill)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+@task(name="load", task_run_name="load-{source}", retries=2, retry_delay_seconds=5, timeout_seconds=3600)
+def load(source: str, warehouse: str) -> None:
+    load_staged(source, Path(warehouse))
+
+
+@task(name="dbt-node", task_run_name="{outcome.kind} {outcome.name}")
+def dbt_node(outcome: NodeOutcome) -> str:
+    """One dbt model or test as its own task run, in the state dbt gave it."""
+    if outcome.failed:
+        raise RuntimeError(f"{outcome.kind} {outcome.name} {outcome.status}: {outcome.message}")
+    return outcome.status
+
+
+@task(name="dbt-build", timeout_seconds=3600)
+def build(warehouse: str):
+    return dbt_build(Path(warehouse), on_node=lambda outcome: dbt_node(outcome, return_state=True))
+
+
+@task(name="quality-gate")
+def gate(warehouse: str, published: str, dbt_result):
+    return run_gate(Path(warehouse), Path(published), dbt_result)
+
+
+@task(name="publish", retries=1, retry_delay_seconds=5)
+def publish_marts(warehouse: str, published: str, run_id: str, mode: str, high_water: dict):
+    return publish(Path(warehouse), Path(published), run_id, mode, high_water)
+
+
+GATE_FAILED = "quality gate failed"
+
+
+def _alert_on_failure(flow, flow_run_, state) -> None:
+    """One alert per failed run; a failed gate says so in its kind."""
+    message = state.message or "no message"
+    kind = GATE_FAILED if GATE_FAILED in message else "run failed"
+    send_alert(kind, f"flow '{flow.name}' run '{flow_run_.name}' ended {state.name}", [
+        message[:1500],
+        f"flow run id {flow_run_.id}: look at its logs and the 'journey-run-report' artifact in Prefect",
+        "published data is unchanged: readers keep the last good run",
+    ])
+
+
+@contextmanager
+def _step(summary: RunSummary, name: str):
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        summary.steps[name] = time.monotonic() - started
+
+
+def _run(summary: RunSummary, sources: list[str], full_refresh: bool, backfill: tuple[str, str] | None) -> None:
+    warehouse, published = str(summary.warehouse), str(summary.published)
+    logger = get_run_logger()
+    lock = WarehouseLock(summary.warehouse, purpose=summary.mode)
+    with _step(summary, "wait-for-lock"):
+        lock.acquire()
+    try:
+        with _step(summary, "extract"):
+            futures = [extract.submit(name, warehouse, full_refresh, backfill) for name in sources]
+            summary.loads = [future.result() for future in futures]
+        with _step(summary, "load"):
+            for name in sources:  # in turn: DuckDB has one writer
+                load(name, warehouse)
+        with _step(summary, "dbt-build"):
+            summary.dbt = build(warehouse)
+        with _step(summary, "quality-gate"):
+            summary.gate = gate(warehouse, published, summary.dbt)
+        if not summary.gate.passed:
+            logger.error("quality gate failed; nothing published: %s", "; ".join(summary.gate.problems))
+            return
+        with _step(summary, "publish"):
+            high_water = {load.source: load.high_water for load in summary.loads}
+            summary.published_rows = publish_marts(warehouse, published, summary.run_id, summary.mode,
+                                                   high_water).rows_per_table
+    finally:
+        lock.release()
+    summary.headline = read_headline(summary.published)
+
+
+def _finish(summary: RunSummary, started: float) -> RunSummary:
     summary.seconds = time.monotonic() - started
+    create_markdown_artifact(key="journey-run-report", markdown=report_markdown(summary),
+                             description=f"journey {summary.mode} run {summary.run_id}")
+    if summary.gate is not None and not summary.gate.passed:
+        raise GateFailed(f"{GATE_FAILED}, nothing published: " + "; ".join(summary.gate.problems))
     return summary
+
+
+def _summary(mode: str, warehouse: str | None, published: str | None) -> RunSummary:
+    return RunSummary(run_id=flow_run.id or uuid.uuid4().hex, mode=mode,
+                      warehouse=Path(warehouse) if warehouse else warehouse_path(),
+                      published=Path(published) if published else published_path())
+
+
+@flow(name="journey-elt", on_failure=[_alert_on_failure], on_crashed=[_alert_on_failure])
+def elt_flow(sources: list[str] | None = None, full_refresh: bool = False,
+             warehouse: str | None = None, published: str | None = None) -> RunSummary:
+    """Extract and load every configured source, build, audit, publish."""
+    started = time.monotonic()
+    summary = _summary("full-refresh" if full_refresh else "incremental", warehouse, published)
+    ready, summary.not_configured = plan_sources(sources)
+    _run(summary, ready, full_refresh, None)
+    return _finish(summary, started)
+
+
+@flow(name="journey-backfill", on_failure=[_alert_on_failure], on_crashed=[_alert_on_failure])
+def backfill_flow(source: str, start: str, end: str, warehouse: str | None = None,
+                  published: str | None = None) -> RunSummary:
+    """Re-read one source for [start, end] without moving its incremental cursor, then build, audit and
+    publish as a normal run does."""
+    started = time.monotonic()
+    window = backfill_window(start, end)
+    summary = _summary(f"backfill {source} {start}..{end}", warehouse, published)
+    ready, _ = plan_sources([source])
+    _run(summary, ready, False, window)
+    return _finish(summary, started)

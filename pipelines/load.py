@@ -1,4 +1,5 @@
-"""Run one source into the warehouse, and report what was missing when a vendor is not configured."""
+"""Run sources into the warehouse: extract and normalize (parallel-safe, no warehouse writes), then
+load (one at a time, under the warehouse lock). Also: which settings an unconfigured vendor lacks."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from pipelines.warehouse import pipelines_dir
 class LoadResult:
     source: str
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows loaded this run
-    pages: int = 0
+    new_columns: dict[str, list[str]] = field(default_factory=dict)  # existing table -> columns first seen now
+    high_water: dict[str, str] = field(default_factory=dict)  # resource -> cursor after this run
+    seconds: float = 0.0
+
+
+class SourceNotConfigured(RuntimeError):
+    pass
 
 
 def _vendor_error_in(error: BaseException) -> VendorError | None:
@@ -52,23 +59,63 @@ def make_pipeline(source: Source, warehouse: Path) -> dlt.Pipeline:
     )
 
 
-def load_source(name: str, warehouse: Path, full_refresh: bool = False) -> LoadResult:
-    """Extract, normalize and load one vendor; returns the rows per table this run loaded."""
+def _columns(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
+    if not pipeline.default_schema_name:
+        return {}
+    schema = pipeline.default_schema
+    return {name: set(table.get("columns", {})) for name, table in schema.tables.items() if not name.startswith("_")}
+
+
+def _high_water(pipeline: dlt.Pipeline, source: str) -> dict[str, str]:
+    resources = pipeline.state.get("sources", {}).get(source, {}).get("resources", {})
+    return {name: state["high_water"] for name, state in resources.items() if "high_water" in state}
+
+
+def extract_normalize(name: str, warehouse: Path, full_refresh: bool = False,
+                      backfill: tuple[str, str] | None = None) -> LoadResult:
+    """Read one vendor and turn its pages into load packages on disk; the warehouse is not written.
+
+    `full_refresh` drops the source's tables and cursors and reads everything again; `backfill`
+    (start, end) re-reads that window and leaves the cursors where they were.
+    """
     source = SOURCES[name]
+    window = {"backfill_start": backfill[0], "backfill_end": backfill[1]} if backfill else {}
     try:
-        dlt_source = source.factory(full_refresh=full_refresh)
+        dlt_source = source.factory(**window)
     except ConfigFieldMissingException as error:
-        raise RuntimeError(f"{name} is not configured: set {', '.join(missing_settings(source)) or error}") from None
+        raise SourceNotConfigured(f"{name} is not configured: set {', '.join(missing_settings(source)) or error}") \
+            from None
     pipeline = make_pipeline(source, warehouse)
+    before = _columns(pipeline)
     try:
-        pipeline.run(dlt_source, loader_file_format="parquet")
+        pipeline.extract(dlt_source, refresh="drop_sources" if full_refresh else None, loader_file_format="parquet")
+        pipeline.normalize()
     except PipelineStepFailed as failed:
         vendor_error = _vendor_error_in(failed)
         if vendor_error is None:
             raise
         raise vendor_error from failed
+    after = _columns(pipeline)
     counts = pipeline.last_trace.last_normalize_info.row_counts
-    return LoadResult(name, {t: n for t, n in sorted(counts.items()) if not t.startswith("_dlt")})
+    return LoadResult(
+        name,
+        rows={t: n for t, n in sorted(counts.items()) if not t.startswith("_dlt")},
+        new_columns={t: sorted(after[t] - cols) for t, cols in before.items() if t in after and after[t] - cols},
+        high_water=_high_water(pipeline, name),
+    )
+
+
+def load_staged(name: str, warehouse: Path) -> None:
+    """Load every package `extract_normalize` left for this vendor (and any a failed run left behind)."""
+    make_pipeline(SOURCES[name], warehouse).load()
+
+
+def load_source(name: str, warehouse: Path, full_refresh: bool = False,
+                backfill: tuple[str, str] | None = None) -> LoadResult:
+    """Extract, normalize and load one vendor; returns the rows per table this run loaded."""
+    result = extract_normalize(name, warehouse, full_refresh, backfill)
+    load_staged(name, warehouse)
+    return result
 
 
 def settings_from_index(index: dict) -> dict[str, str]:

@@ -62,11 +62,12 @@ def elt_run(tmp_path_factory, sandbox_settings, prefect_server):
     """The whole chain run once (then again) on the session's world; read-only for the tests."""
     from flows.elt import elt_flow
 
-    warehouse = tmp_path_factory.mktemp("elt") / "warehouse.duckdb"
-    first = elt_flow(warehouse=str(warehouse))
+    folder = tmp_path_factory.mktemp("elt")
+    warehouse, published = folder / "warehouse.duckdb", folder / "marts.duckdb"
+    first = elt_flow(warehouse=str(warehouse), published=str(published))
     after_first = snapshot(warehouse)
-    second = elt_flow(warehouse=str(warehouse))
-    return {"warehouse": Path(warehouse), "first": first, "second": second,
+    second = elt_flow(warehouse=str(warehouse), published=str(published))
+    return {"warehouse": warehouse, "published": published, "first": first, "second": second,
             "after_first": after_first, "after_second": snapshot(warehouse)}
 
 

@@ -55,7 +55,7 @@ def test_run_summary_reports_loads_dbt_and_headline(elt_run, world):
 def test_a_new_warehouse_file_loads_everything_again(elt_run, tmp_path, sandbox_settings):
     from flows.elt import elt_flow
 
-    fresh = elt_flow(warehouse=str(tmp_path / "other.duckdb"))
+    fresh = elt_flow(warehouse=str(tmp_path / "other.duckdb"), published=str(tmp_path / "other-marts.duckdb"))
     # no cursor inherited from the other warehouse: every table loads in full again
     rows_by_source = {load.source: load.rows for load in elt_run["first"].loads}
     assert {load.source: load.rows for load in fresh.loads} == rows_by_source

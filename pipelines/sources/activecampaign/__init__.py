@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import dlt
 
 from pipelines.http import VendorClient, offset_pages
-from pipelines.incremental import Cursor, with_account
+from pipelines.incremental import Cursor, backfill_window, with_account
 from pipelines.sources.activecampaign import settings
 
 PRIMARY_KEY = ("source_account", "id")
@@ -27,18 +27,22 @@ def activecampaign_source(
     api_token: str = dlt.secrets.value,
     account: str | None = None,
     page_size: int = settings.PAGE_SIZE,
-    full_refresh: bool = False,
+    backfill_start: str | None = None,
+    backfill_end: str | None = None,
 ):
     client = VendorClient("activecampaign", base_url, {"Api-Token": api_token}, [api_token], settings.CREDENTIAL)
     account = account or account_of(base_url)
+    window = backfill_window(backfill_start, backfill_end)
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge")
     def contacts() -> Iterator[list[dict]]:
         """`GET /contacts`, cursor `udate` (via `filters[updated_after]`, a date), merge on (account, id)."""
-        cursor = Cursor(settings.OVERLAP, full_refresh)
+        cursor = Cursor(settings.OVERLAP, window)
         params = {"orders[id]": "ASC"}
         if cursor.since:
             params["filters[updated_after]"] = cursor.since.date().isoformat()
+        if cursor.until:
+            params["filters[updated_before]"] = cursor.until.date().isoformat()
         for page in offset_pages(client, "contacts", "contacts", params, page_size):
             yield with_account(cursor.track(page, "udate"), account)
         cursor.commit()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import dlt
 
 from pipelines.http import VendorClient, link_header_pages
-from pipelines.incremental import Cursor, with_account
+from pipelines.incremental import Cursor, backfill_window, with_account
 from pipelines.sources.shopify import settings
 
 PRIMARY_KEY = ("source_account", "id")
@@ -26,17 +26,21 @@ def shopify_source(
     api_version: str = settings.API_VERSION,
     account: str | None = None,
     page_size: int = settings.PAGE_SIZE,
-    full_refresh: bool = False,
+    backfill_start: str | None = None,
+    backfill_end: str | None = None,
 ):
     client = VendorClient("shopify", admin_url(base_url, api_version), {"X-Shopify-Access-Token": access_token},
                           [access_token], settings.CREDENTIAL)
     account = account or client.get("shop.json")[0]["shop"]["myshopify_domain"]
+    window = backfill_window(backfill_start, backfill_end)
 
     def updated_pages(resource: str, extra: dict) -> Iterator[list[dict]]:
-        cursor = Cursor(settings.OVERLAP, full_refresh)
+        cursor = Cursor(settings.OVERLAP, window)
         params = {"limit": page_size, "order": "updated_at asc", **extra}
         if cursor.since:
             params["updated_at_min"] = cursor.since.isoformat()
+        if cursor.until:
+            params["updated_at_max"] = cursor.until.isoformat()
         for page in link_header_pages(client, f"{resource}.json", resource, params):
             yield with_account(cursor.track(page, "updated_at"), account)
         cursor.commit()

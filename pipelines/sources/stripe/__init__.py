@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import dlt
 
 from pipelines.http import VendorClient, cursor_pages
-from pipelines.incremental import Cursor, with_account
+from pipelines.incremental import Cursor, backfill_window, with_account
 from pipelines.sources.stripe import settings
 
 PRIMARY_KEY = ("source_account", "id")
@@ -24,17 +24,21 @@ def stripe_source(
     stripe_version: str = settings.STRIPE_VERSION,
     account: str | None = None,
     page_size: int = settings.PAGE_SIZE,
-    full_refresh: bool = False,
+    backfill_start: str | None = None,
+    backfill_end: str | None = None,
 ):
     client = VendorClient("stripe", base_url, {"Authorization": f"Bearer {api_key}",
                                                "Stripe-Version": stripe_version}, [api_key], settings.CREDENTIAL)
     account = account or client.get("v1/account")[0]["id"]
+    window = backfill_window(backfill_start, backfill_end)
 
     def created_pages(resource: str) -> Iterator[list[dict]]:
-        cursor = Cursor(settings.OVERLAP, full_refresh)
+        cursor = Cursor(settings.OVERLAP, window)
         params: dict = {"limit": page_size}
         if cursor.since:
             params["created[gte]"] = int(cursor.since.timestamp())
+        if cursor.until:
+            params["created[lte]"] = int(cursor.until.timestamp())
         pages = cursor_pages(client, f"v1/{resource}", params, lambda p: p["data"], next_after)
         for page in pages:
             yield with_account(cursor.track(page, "created"), account)
