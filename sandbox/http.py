@@ -17,6 +17,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     root_url: str  # "http://127.0.0.1:PORT"
+    now: datetime  # the sandbox's clock as the request arrived: the "now" of every vendor's time windows
     shift: bool = False  # fault injection: reorder the listing before cutting this page (sandbox/faults.py)
 
     @classmethod

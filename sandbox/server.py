@@ -1,8 +1,10 @@
 """The sandbox's HTTP server: every vendor under its own path prefix on one loopback port.
 
 `GET /` answers the index DESIGN.md specifies; `GET /_sandbox/stats` the clock and counters;
-`POST /_sandbox/advance?days=D` moves the clock forward. In `faithful` mode every vendor's rate limit
-applies (sandbox/limits.py); in `bench` mode none does. Faults are injected as sandbox/faults.py says.
+`POST /_sandbox/advance?days=D` moves the clock forward; `GET /_sandbox/received/<vendor>` answers what
+clients wrote to that vendor (`{"raw": [...], "deduplicated": [...]}`, see `Vendor.received`). In `faithful`
+mode every vendor's rate limit applies (sandbox/limits.py); in `bench` mode none does. Faults are injected as
+sandbox/faults.py says.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sandbox.clock import Clock
 from sandbox.faults import FAULT_KINDS, FAULT_RETRY_AFTER_S, TRANSPORT_FAULTS, FaultPlan, FaultSpec, server_error
 from sandbox.http import HttpError, Request, Response, http_date
 from sandbox.limits import LeakyBucket
-from sandbox.vendors import VENDORS, Vendor
+from sandbox.vendors import VENDORS, Vendor, received_by
 from sandbox.world import World
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,9 @@ class Sandbox:
         self.vendors = {vendor.name: vendor for vendor in (cls(world) for cls in VENDORS)}
         self.buckets = ({name: LeakyBucket(v.rate_limit) for name, v in self.vendors.items()}
                         if mode == "faithful" else {})
+        if mode == "faithful":  # a vendor with per-endpoint budgets too (HubSpot search) turns them on
+            for vendor in self.vendors.values():
+                getattr(vendor, "enforce_endpoint_limits", lambda: None)()
         self.fault_plan = FaultPlan(FaultSpec.parse(faults), world.seed)
         self.requests: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
@@ -108,7 +113,13 @@ class Sandbox:
                 return Response.json(400, {"error": "days must be a number of days >= 0: the clock only moves forward"})
             self.clock.advance(timedelta(days=days))
             return Response.json(200, self.stats())
-        return Response.json(404, {"error": "sandbox controls: GET /_sandbox/stats, POST /_sandbox/advance?days=D"})
+        if request.path.startswith("/received/") and request.method == "GET":
+            vendor = self.vendors.get(request.path.removeprefix("/received/"))
+            if vendor is None:
+                return Response.json(404, {"error": f"no sandboxed vendor {request.path.removeprefix('/received/')!r}"})
+            return Response.json(200, received_by(vendor))
+        return Response.json(404, {"error": "sandbox controls: GET /_sandbox/stats, POST /_sandbox/advance?days=D, "
+                                            "GET /_sandbox/received/<vendor>"})
 
 
 class _Server(ThreadingHTTPServer):
@@ -139,7 +150,8 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 method=self.command, path="/" + (parts[2] if len(parts) > 2 else ""),
                 query=Request.parse_query(url.query), headers={k.lower(): v for k, v in self.headers.items()},
                 body=self.rfile.read(length) if length else b"",
-                root_url=f"http://{self.server.server_address[0]}:{self.server.server_address[1]}")
+                root_url=f"http://{self.server.server_address[0]}:{self.server.server_address[1]}",
+                now=sandbox.clock.now())
             try:
                 response, fault = sandbox.dispatch(request, prefix)
             except Exception:  # a sandbox bug must answer 500, not hang the client

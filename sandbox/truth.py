@@ -6,11 +6,13 @@ Amounts are decimals in the shop's currency. Written by `journey sandbox truth`,
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sandbox.vendors.stripe import Stripe
-from sandbox.world import World
+from sandbox.vendors import VENDORS, served_counts_of
+from sandbox.vendors.stripe import MINOR_UNITS, Stripe
+from sandbox.world import World, touch_rows
 
 
 def people_rows(world: World) -> list[dict]:
@@ -47,13 +49,23 @@ def order_rows(world: World) -> list[dict]:
 
 
 def payment_rows(world: World) -> list[dict]:
+    """One row per Stripe charge; amounts as decimals in the charge's own currency."""
     return [{"charge_id": c["id"], "status": c["status"],
-             "amount": Decimal(c["amount"]) / 100, "currency": c["currency"].upper(),
-             "created_at": c["created"], "shopify_order_id": c["metadata"].get("shopify_order_id", "")}
+             "amount": Decimal(c["amount"]) / MINOR_UNITS[c["currency"]], "currency": c["currency"].upper(),
+             "created_at": datetime.fromtimestamp(c["created"], UTC).isoformat(),
+             "shopify_order_id": c["metadata"].get("shopify_order_id", "")}
             for c in Stripe(world).lists["charges"]]
 
 
-TABLES = {"people.csv": people_rows, "orders.csv": order_rows, "payments.csv": payment_rows}
+def served_count_rows(world: World) -> list[dict]:
+    """How many records each vendor's default listings serve on a fresh sandbox (its clock at the world's)."""
+    return [{"vendor": vendor.name, "endpoint": endpoint, "records": records}
+            for vendor in (cls(world) for cls in VENDORS)
+            for endpoint, records in served_counts_of(vendor).items()]
+
+
+TABLES = {"people.csv": people_rows, "orders.csv": order_rows, "payments.csv": payment_rows,
+          "touches.csv": touch_rows, "served_counts.csv": served_count_rows}
 
 
 def export(world: World, out: Path) -> list[Path]:

@@ -29,6 +29,12 @@ PRODUCTS = [("TEE-BLK", "Black tee", Decimal("24.00")), ("HOOD-GRY", "Grey hoodi
             ("CAP-NVY", "Navy cap", Decimal("19.50")), ("MUG-WHT", "White mug", Decimal("12.00")),
             ("BAG-CNV", "Canvas bag", Decimal("34.90")), ("SOCK-3P", "Socks 3-pack", Decimal("15.75"))]
 COUNTRIES = ["US", "US", "US", "CA", "GB", "DE"]
+# marketing touches: (utm source, utm medium) -> HubSpot's original-source category
+CHANNELS = {("google", "organic"): "ORGANIC_SEARCH", ("google", "cpc"): "PAID_SEARCH",
+            ("instagram", "social"): "SOCIAL_MEDIA", ("newsletter", "email"): "EMAIL_MARKETING",
+            ("(direct)", "(none)"): "DIRECT_TRAFFIC", ("partner-blog.example", "referral"): "REFERRALS"}
+CAMPAIGNS = ["spring_sale", "summer_drop", "black_friday", "welcome_series", "restock"]
+DEAL_NAMES = ["Wholesale order", "Gift cards", "Team merch", "Event kit", "Subscription box"]
 
 
 def start_clock(seed: int) -> datetime:
@@ -124,6 +130,55 @@ class Order:
 
 
 @dataclass
+class Touch:
+    """A marketing touch (a visit with its UTM parameters) before or around a person's orders."""
+
+    person_id: int
+    touched_at: datetime
+    source: str
+    medium: str
+    campaign: str
+
+    @property
+    def channel(self) -> str:
+        """HubSpot's original-source category for this touch (`hs_analytics_source`)."""
+        return CHANNELS[(self.source, self.medium)]
+
+
+@dataclass
+class CrmRecord:
+    """A CRM contact record of a person that the vendor's default listing does not serve.
+
+    `merged` (HubSpot): a duplicate merged into the person's listed contact, its id then in the survivor's
+    `hs_merged_object_ids`; `archived` (HubSpot) and `deleted` (ActiveCampaign): the person's only record
+    in that vendor, deleted (the person is then not `in_hubspot` / `in_activecampaign`)."""
+
+    person_id: int
+    vendor: str  # "hubspot" | "activecampaign"
+    kind: str  # "merged" | "archived" | "deleted"
+    email: str
+    created_at: datetime
+    removed_at: datetime
+    contact_id: str = ""
+
+
+@dataclass
+class Deal:
+    """A CRM deal of a person: context, never revenue (DESIGN.md, "System of record")."""
+
+    person_id: int
+    vendor: str  # "hubspot" | "activecampaign"
+    name: str
+    amount: Decimal
+    created_at: datetime
+    updated_at: datetime
+    stage: str  # "open" | "won" | "lost"; each vendor spells it its own way
+    closed_at: datetime | None
+    archived_at: datetime | None = None  # HubSpot only: a deleted deal
+    deal_id: str = ""
+
+
+@dataclass
 class Person:
     person_id: int
     email: str
@@ -147,6 +202,14 @@ class Person:
     hubspot_contact_id: str = ""
     shopify_customer_id: int | None = None
     stripe_customer_id: str = ""
+    # CRM facts and marketing touches, drawn from the person's own `crm` stream (see _crm)
+    touches: list[Touch] = field(default_factory=list)
+    lifecycle: list[tuple[str, datetime]] = field(default_factory=list)  # HubSpot stage history, oldest first
+    hubspot_updated_at: datetime | None = None  # the listed contact's lastmodifieddate
+    hubspot_indexed_at: datetime | None = None  # late update: search sees the contact only from then on
+    activecampaign_updated_at: datetime | None = None  # the listed contact's udate
+    crm_records: list[CrmRecord] = field(default_factory=list)  # unlisted records: merged, archived, deleted
+    deals: list[Deal] = field(default_factory=list)
 
     @property
     def counted_orders(self) -> list[Order]:
@@ -248,6 +311,9 @@ class World:
         persons = [_person(seed, pid, clock) for pid in range(1, people + 1)]
         world = cls(seed=seed, size=people, clock=clock, people=persons)
         world._assign_ids()
+        for p in persons:
+            _crm(seed, p, clock)
+        world._assign_crm_ids()
         return world
 
     def _assign_ids(self) -> None:
@@ -282,3 +348,116 @@ class World:
 
     def person(self, person_id: int) -> Person:
         return self.people[person_id - 1]
+
+    def _assign_crm_ids(self) -> None:
+        """Ids of unlisted CRM records and deals, numbered after every listed contact, so no id the
+        listings served before these existed changes."""
+        hs = 1000 + sum(1 for p in self.people if p.hubspot_contact_id)
+        ac = sum(1 for p in self.people if p.activecampaign_contact_id)
+        records = (r for p in self.people for r in p.crm_records)
+        for record in sorted(records, key=lambda r: (r.created_at, r.person_id)):
+            if record.vendor == "hubspot":
+                hs += 1
+                record.contact_id = str(hs)
+            else:
+                ac += 1
+                record.contact_id = str(ac)
+        numbers = {"hubspot": 0, "activecampaign": 0}
+        for deal in sorted((d for p in self.people for d in p.deals), key=lambda d: (d.created_at, d.person_id)):
+            numbers[deal.vendor] += 1
+            deal.deal_id = str(numbers[deal.vendor] + (30_000 if deal.vendor == "hubspot" else 0))
+
+    def touches(self) -> list[Touch]:
+        """Every marketing touch, in time order (ties by person): the rows of the truth's `touches.csv`."""
+        return sorted((t for p in self.people for t in p.touches), key=lambda t: (t.touched_at, t.person_id))
+
+    def crm_records(self) -> list[CrmRecord]:
+        """Every CRM contact record the vendors' default listings do not serve (merged, archived, deleted)."""
+        return sorted((r for p in self.people for r in p.crm_records), key=lambda r: (r.vendor, int(r.contact_id)))
+
+    def deals(self) -> list[Deal]:
+        return sorted((d for p in self.people for d in p.deals), key=lambda d: (d.vendor, int(d.deal_id)))
+
+
+def touch_rows(world: World) -> list[dict]:
+    """The truth's `touches.csv`: one row per marketing touch."""
+    return [{"person_id": t.person_id, "touched_at": t.touched_at.isoformat(), "source": t.source,
+             "medium": t.medium, "campaign": t.campaign} for t in world.touches()]
+
+
+def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
+    return (start + (end - start) * rng.random()).replace(microsecond=0) if end > start else start
+
+
+def _crm(seed: int, p: Person, clock: datetime) -> None:
+    """The person's CRM facts and marketing touches, from a stream of their own apart from the one that
+    drew their orders, so adding these changed no earlier draw."""
+    rng = random.Random(f"{seed}/{p.person_id}/crm")
+    first_order = min((o.created_at for o in p.orders), default=None)
+    # marketing touches: the first one brought them in, the others come before orders or in between
+    first = (p.created_at - timedelta(seconds=rng.uniform(0, 3 * 86400))).replace(microsecond=0)
+    times = [first]
+    for _ in range(rng.randint(0, 5)):
+        if p.orders and rng.random() < 0.6:
+            order = rng.choice(p.orders)
+            times.append((order.created_at - timedelta(seconds=rng.uniform(600, 2 * 86400))).replace(microsecond=0))
+        else:
+            times.append(_between(rng, p.created_at, clock))
+    channels = list(CHANNELS)
+    for at in sorted(times):
+        source, medium = rng.choice(channels)
+        campaign = rng.choice(CAMPAIGNS) if medium in ("cpc", "email", "social") else ""
+        p.touches.append(Touch(p.person_id, at, source, medium, campaign))
+
+    # HubSpot: a subscriber who becomes a lead soon after (or a lead from a form at once), a customer at
+    # the first order
+    lead_by = min(first_order or clock, p.created_at + timedelta(days=30))
+    if rng.random() < 0.5:
+        p.lifecycle = [("lead", p.created_at)]
+    else:
+        p.lifecycle = [("subscriber", p.created_at), ("lead", _between(rng, p.created_at, lead_by))]
+    if first_order:
+        p.lifecycle.append(("customer", first_order))
+    updates = [at for _, at in p.lifecycle]
+    if rng.random() < 0.3:  # edited later by someone, for no reason the world tracks
+        updates.append(_between(rng, p.created_at, clock))
+    if p.in_hubspot and rng.random() < 0.06:  # a duplicate contact, merged into this one
+        created = _between(rng, p.created_at, min(clock, p.created_at + timedelta(days=60)))
+        merged = _between(rng, created, min(clock, created + timedelta(days=30)))
+        p.crm_records.append(CrmRecord(p.person_id, "hubspot", "merged", email_variant(rng, p.email), created, merged))
+        updates.append(merged)
+    p.hubspot_updated_at = max(updates)
+    if p.in_hubspot and rng.random() < 0.04:  # a late update: the search index sees it only later
+        late = (clock - timedelta(seconds=rng.uniform(86400, 3 * 86400))).replace(microsecond=0)
+        p.hubspot_updated_at = max(p.hubspot_updated_at, late)
+        p.hubspot_indexed_at = (clock + timedelta(seconds=rng.uniform(3600, 86400))).replace(microsecond=0)
+    if not p.in_hubspot and rng.random() < 0.08:  # their contact was deleted: only `archived=true` lists it
+        created = _between(rng, p.created_at - timedelta(days=10), p.created_at)
+        p.crm_records.append(CrmRecord(p.person_id, "hubspot", "archived", email_variant(rng, p.email), created,
+                                       _between(rng, created, clock)))
+    if not p.in_activecampaign and rng.random() < 0.08:  # deleted: no longer listed at all
+        created = _between(rng, p.created_at - timedelta(days=10), p.created_at)
+        p.crm_records.append(CrmRecord(p.person_id, "activecampaign", "deleted", email_variant(rng, p.email),
+                                       created, _between(rng, created, clock)))
+
+    # ActiveCampaign: the Shopify connection touches the contact when they buy
+    p.activecampaign_updated_at = max([p.created_at] + [o.updated_at for o in p.orders if o.updated_at <= clock])
+    if rng.random() < 0.25:
+        p.activecampaign_updated_at = max(p.activecampaign_updated_at, _between(rng, p.created_at, clock))
+
+    # deals: a buyer's won deal near their first order; others open or lost
+    for vendor, member in (("hubspot", p.in_hubspot), ("activecampaign", p.in_activecampaign)):
+        if not member or rng.random() >= 0.3:
+            continue
+        created = _between(rng, p.created_at, first_order or clock)
+        amount = money(Decimal(rng.randint(2_000, 250_000)) / 100)
+        if first_order and rng.random() < 0.7:
+            stage, closed = "won", max(created, first_order)
+        elif rng.random() < 0.4:
+            stage, closed = "lost", _between(rng, created, clock)
+        else:
+            stage, closed = "open", None
+        updated = _between(rng, closed or created, clock) if rng.random() < 0.3 else (closed or created)
+        archived = _between(rng, updated, clock) if vendor == "hubspot" and rng.random() < 0.1 else None
+        p.deals.append(Deal(p.person_id, vendor, f"{rng.choice(DEAL_NAMES)} - {p.last_name.title()}", amount,
+                            created, updated, stage, closed, archived))

@@ -1,29 +1,64 @@
-"""HubSpot CRM v3: contacts and account details.
+"""HubSpot CRM v3: contacts and deals, their search, contact upserts, and account details.
 
 Contract (api-contracts.md section 4): `Authorization: Bearer <private-app token>`; list `limit` at most
 100 with an `after` cursor in `paging.next`; property values are all strings; archived records only with
-`archived=true`; timestamps ISO-8601 in UTC with milliseconds. Rate limit (section 4.4): 100 requests per
-10 seconds (Free/Starter private app), over it 429 `RATE_LIMIT` / `TEN_SECONDLY_ROLLING`, with
-`Retry-After` only sometimes.
+`archived=true`; merged-away contacts are gone (404 by id), their ids in the survivor's
+`hs_merged_object_ids`; timestamps ISO-8601 in UTC with milliseconds; 414 when the `properties` query
+string is too long. Search (`POST .../search`): filter groups ORed, filters ANDed, dates compared as epoch
+milliseconds, `limit` at most 200, 400 once `after + limit` passes the 10,000 hard cap, never archived
+rows, and a search index that sees a late update only some time after it happened. Rate limit (section
+4.4): 100 requests per 10 seconds (Free/Starter private app), over it 429 `RATE_LIMIT` /
+`TEN_SECONDLY_ROLLING`, with `Retry-After` only sometimes; search has its own 5 requests per second.
+The date-versioned paths (`/crm/objects/2026-03/...`) are aliases of the v3 ones.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import operator
 import random
+import threading
+from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
 from sandbox.http import HttpError, Request, Response, int_arg
-from sandbox.limits import Budget
-from sandbox.world import Person, World, stable_token
+from sandbox.limits import Budget, LeakyBucket
+from sandbox.world import CrmRecord, Deal, Person, World, stable_token
 
 NAME = "hubspot"
 PORTAL_ID = 40_000_000
-DEFAULT_PROPERTIES = ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname")
+V3 = "/crm/v3/objects/"
+DATED = "/crm/objects/2026-03/"  # the date-versioned alias of V3
+DEFAULT_PROPERTIES = {
+    "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
+              "pipeline"),
+}
+DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_lastmodifieddate", "closedate"})
+NUMBER_PROPERTIES = frozenset({"hs_object_id", "amount"})
+DEAL_STAGES = {"open": "presentationscheduled", "won": "closedwon", "lost": "closedlost"}
+ASSOCIATION_TYPES = {("deals", "contacts"): "deal_to_contact", ("contacts", "deals"): "contact_to_deal"}
+LIST_MAX_LIMIT = 100
+SEARCH_MAX_LIMIT = 200
+SEARCH_CAP = 10_000  # results one search query can page through
+MAX_GROUPS, MAX_GROUP_FILTERS, MAX_FILTERS = 5, 10, 25
+MAX_PROPERTIES_QUERY = 8 * 1024  # characters of `properties` in a URL before 414
+BATCH_MAX = 100
+SEARCH_RATE_LIMIT = Budget(size=5, leak_per_second=5.0)
+COMPARE: dict[str, Callable[[object, object], bool]] = {
+    "EQ": operator.eq, "NEQ": operator.ne, "GT": operator.gt, "GTE": operator.ge, "LT": operator.lt,
+    "LTE": operator.le}
+OPERATORS = frozenset(COMPARE) | {"BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY"}
 
 
 def iso_ms(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
 
 
 def _body(message: str, **fields: str) -> dict:
@@ -35,6 +70,42 @@ def _error(status: int, message: str, category: str) -> HttpError:
     return HttpError(Response.json(status, _body(message, category=category)))
 
 
+def _invalid(message: str) -> HttpError:
+    return _error(400, message, "VALIDATION_ERROR")
+
+
+def _string(value: object) -> str:
+    """A property value as HubSpot stores every one: a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _key(name: str, value: object) -> object:
+    """A property value as search compares it: dates as epoch milliseconds, numbers as numbers, text
+    case-insensitively."""
+    text = _string(value).strip()
+    try:
+        if name in DATE_PROPERTIES:
+            if text.lstrip("-").isdigit():
+                return int(text)
+            return round(datetime.fromisoformat(text).timestamp() * 1000)
+        if name in NUMBER_PROPERTIES:
+            return Decimal(text)
+    except (ValueError, InvalidOperation):
+        raise _invalid(f"Invalid value {text!r} for property {name}") from None
+    return text.casefold()
+
+
+def _record(object_id: str, properties: dict[str, str | None], created: datetime, updated: datetime,
+            archived_at: datetime | None = None) -> dict:
+    record = {"id": object_id, "properties": properties, "createdAt": iso_ms(created),
+              "updatedAt": iso_ms(updated), "archived": archived_at is not None}
+    if archived_at:
+        record["archivedAt"] = iso_ms(archived_at)
+    return record
+
+
 class Hubspot:
     name = NAME
     rate_limit = Budget(size=100, leak_per_second=10.0)
@@ -43,20 +114,88 @@ class Hubspot:
         self.world = world
         self._retry_after_rng = random.Random(f"{world.seed}/hubspot/retry-after")
         self.token = "pat-na1-sandbox-" + stable_token(world.seed, "hubspot", length=20)
-        members = sorted((p for p in world.people if p.hubspot_contact_id), key=lambda p: int(p.hubspot_contact_id))
-        self.contacts = [self._contact(p) for p in members]
+        # search's own budget: None (not enforced, as in bench mode) or LeakyBucket(SEARCH_RATE_LIMIT)
+        self.search_bucket: LeakyBucket | None = None
+        self._lock = threading.Lock()
+        self._received: list[dict] = []
+        self.records: dict[str, dict[str, dict]] = {"contacts": {}, "deals": {}}  # by id, in id order
+        self.history: dict[str, list[dict]] = {}  # contact id -> lifecyclestage history, newest first
+        self.indexed_at: dict[str, datetime] = {}  # contact id -> when a late update reaches the search index
+        self.links: dict[tuple[str, str], list[str]] = {}  # (object, id) -> associated contact or deal ids
+        contacts: list[tuple[str, dict]] = []
+        for p in world.people:
+            if p.hubspot_contact_id:
+                contacts.append((p.hubspot_contact_id, self._contact(p)))
+            contacts += [(r.contact_id, self._archived_contact(r)) for r in p.crm_records
+                         if r.vendor == NAME and r.kind == "archived"]
+        self.records["contacts"] = dict(sorted(contacts, key=lambda item: int(item[0])))
+        deals = sorted((d for p in world.people for d in p.deals if d.vendor == NAME), key=lambda d: int(d.deal_id))
+        self.records["deals"] = {d.deal_id: self._deal(d) for d in deals}
+        self._emails = {normalize_email(r["properties"]["email"]): i
+                        for i, r in self.records["contacts"].items() if not r["archived"]}
+        taken = [int(i) for i in self.records["contacts"]] + [int(r.contact_id) for r in world.crm_records()
+                                                              if r.vendor == NAME]
+        self._next_id = 1 + max(taken, default=1000)  # merged-away ids are never given again
 
+    def enforce_endpoint_limits(self) -> None:
+        """Faithful mode: search has its own budget on top of the account's."""
+        self.search_bucket = LeakyBucket(SEARCH_RATE_LIMIT)
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}", "credentials": {"access_token": self.token}}
 
+    # --- the world's records in HubSpot's shape --------------------------------------------------
     def _contact(self, p: Person) -> dict:
-        created = iso_ms(p.created_at)
-        properties = {"createdate": created, "email": p.hubspot_email, "firstname": p.first_name.title(),
-                      "lastname": p.last_name.title(), "hs_object_id": p.hubspot_contact_id,
-                      "lastmodifieddate": created, "lifecyclestage": "customer" if p.orders else "lead",
-                      "hs_email_optout": "false" if p.accepts_marketing else "true"}
-        return {"id": p.hubspot_contact_id, "properties": properties, "createdAt": created,
-                "updatedAt": created, "archived": False}
+        merged = [r.contact_id for r in p.crm_records if r.vendor == NAME and r.kind == "merged"]
+        properties = {"createdate": iso_ms(p.created_at), "email": p.hubspot_email,
+                      "firstname": p.first_name.title(), "lastname": p.last_name.title(),
+                      "hs_object_id": p.hubspot_contact_id, "lastmodifieddate": iso_ms(p.hubspot_updated_at),
+                      "lifecyclestage": p.lifecycle[-1][0], "hs_email_optout": _string(not p.accepts_marketing),
+                      "hs_analytics_source": p.touches[0].channel,
+                      "hs_merged_object_ids": ";".join(merged) or None}
+        sources = ["FORM"] + ["INTEGRATION" if stage == "customer" else "AUTOMATION_PLATFORM"
+                              for stage, _ in p.lifecycle[1:]]
+        self.history[p.hubspot_contact_id] = [
+            {"value": stage, "timestamp": iso_ms(at), "sourceType": source, "sourceId": None}
+            for (stage, at), source in reversed(list(zip(p.lifecycle, sources, strict=True)))]
+        if p.hubspot_indexed_at:
+            self.indexed_at[p.hubspot_contact_id] = p.hubspot_indexed_at
+        self.links[("contacts", p.hubspot_contact_id)] = [d.deal_id for d in p.deals if d.vendor == NAME]
+        return _record(p.hubspot_contact_id, properties, p.created_at, p.hubspot_updated_at)
+
+    def _archived_contact(self, r: CrmRecord) -> dict:
+        p = self.world.person(r.person_id)
+        properties = {"createdate": iso_ms(r.created_at), "email": r.email, "firstname": p.first_name.title(),
+                      "lastname": p.last_name.title(), "hs_object_id": r.contact_id,
+                      "lastmodifieddate": iso_ms(r.removed_at), "lifecyclestage": "subscriber"}
+        self.history[r.contact_id] = [{"value": "subscriber", "timestamp": iso_ms(r.created_at),
+                                       "sourceType": "FORM", "sourceId": None}]
+        return _record(r.contact_id, properties, r.created_at, r.removed_at, archived_at=r.removed_at)
+
+    def _deal(self, d: Deal) -> dict:
+        properties = {"amount": str(d.amount), "dealname": d.name, "dealstage": DEAL_STAGES[d.stage],
+                      "pipeline": "default", "closedate": iso_ms(d.closed_at) if d.closed_at else None,
+                      "createdate": iso_ms(d.created_at), "hs_lastmodifieddate": iso_ms(d.updated_at),
+                      "hs_object_id": d.deal_id}
+        self.links[("deals", d.deal_id)] = [self.world.person(d.person_id).hubspot_contact_id]
+        return _record(d.deal_id, properties, d.created_at, d.updated_at, archived_at=d.archived_at)
+
+    # --- what clients wrote and what the listings serve (the truth reads these) ------------------
+    def received(self) -> dict[str, list[dict]]:
+        """Every batch-upsert input as sent, and per email (normalized) the properties they leave, the
+        later input winning."""
+        with self._lock:
+            raw = copy.deepcopy(self._received)
+        latest: dict[str, dict[str, str]] = {}
+        for item in raw:
+            email = normalize_email(str(item["id"]))
+            latest[email] = {**latest.get(email, {}),
+                             **{k: _string(v) for k, v in (item.get("properties") or {}).items()}}
+        return {"raw": raw, "deduplicated": [{"email": e, "properties": p} for e, p in latest.items()]}
+
+    def served_counts(self) -> dict[str, int]:
+        """How many records each default listing (without `archived=true`) serves."""
+        return {obj: sum(1 for r in list(records.values()) if not r["archived"])
+                for obj, records in self.records.items()}
 
     # --- rate limit and faults (every vendor has these) ----------------------------------------
     def rate_limited(self, retry_after: float) -> Response:
@@ -72,7 +211,8 @@ class Hubspot:
                     1000 * self.rate_limit.size / self.rate_limit.leak_per_second))}
 
     def shiftable(self, request: Request) -> bool:
-        """Never: `after` is a contact id in an order by id, which no reorder can make skip or repeat."""
+        """Never: `after` is a record id in an order by id (lists) or an offset into a listing that does
+        not move while the world does not (search), which no reorder can make skip or repeat."""
         return False
 
     # --- HTTP ----------------------------------------------------------------------------------
@@ -84,24 +224,183 @@ class Hubspot:
         if request.method == "GET" and request.path == "/account-info/v3/details":
             return Response.json(200, {"portalId": PORTAL_ID + self.world.seed, "timeZone": "US/Eastern",
                                        "companyCurrency": "USD", "accountType": "STANDARD"})
-        if request.method == "GET" and request.path == "/crm/v3/objects/contacts":
-            return self._list(request, self.contacts)
+        path = V3 + request.path[len(DATED):] if request.path.startswith(DATED) else request.path
+        parts = path[len(V3):].split("/") if path.startswith(V3) else []
+        if parts and parts[0] in self.records:
+            obj, rest = parts[0], parts[1:]
+            if request.method == "GET" and not rest:
+                return self._list(request, obj)
+            if request.method == "GET" and len(rest) == 1:
+                return self._one(request, obj, rest[0])
+            if request.method == "POST" and rest == ["search"]:
+                return self._search(request, obj)
+            if request.method == "POST" and rest == ["batch", "upsert"] and obj == "contacts":
+                return self._upsert(request)
         raise _error(404, f"Unable to route {request.method} {request.path}", "OBJECT_NOT_FOUND")
 
-    def _list(self, request: Request, records: list[dict]) -> Response:
-        invalid = lambda message: _error(400, message, "VALIDATION_ERROR")  # noqa: E731
-        limit = int_arg(request, "limit", 10, invalid)
-        if not 1 <= limit <= 100:
-            raise invalid(f"limit must be between 1 and 100, got {limit}")
-        after = int_arg(request, "after", 0, invalid)
+    def _view(self, obj: str, record: dict, names: list[str], with_history: tuple[str, ...] | list[str] = (),
+              associations: tuple[str, ...] | list[str] = ()) -> dict:
+        """A record as a response shows it: the properties asked for, and history and associations if asked."""
+        out = {**record, "properties": {n: record["properties"].get(n) for n in names}}
+        if with_history:
+            out["propertiesWithHistory"] = {n: self._history(obj, record, n) for n in with_history}
+        linked = {other: self.links.get((obj, record["id"]), []) for other in associations
+                  if (obj, other) in ASSOCIATION_TYPES}
+        if any(linked.values()):
+            out["associations"] = {other: {"results": [{"id": i, "type": ASSOCIATION_TYPES[(obj, other)]}
+                                                       for i in ids]} for other, ids in linked.items() if ids}
+        return out
+
+    def _history(self, obj: str, record: dict, name: str) -> list[dict]:
+        if obj == "contacts" and name == "lifecyclestage" and record["id"] in self.history:
+            return self.history[record["id"]]
+        value = record["properties"].get(name)
+        return [] if value is None else [{"value": value, "timestamp": record["updatedAt"], "sourceType": "CRM_UI",
+                                          "sourceId": None}]
+
+    @staticmethod
+    def _names(request: Request, name: str) -> list[str]:
+        return [n for value in request.query.get(name, []) for n in value.split(",") if n]
+
+    def _read_options(self, request: Request, obj: str) -> tuple[list[str], list[str], list[str]]:
+        """The `properties`, `propertiesWithHistory` and `associations` of a GET; 414 if the URL is too long."""
+        asked = sum(len(v) for name in ("properties", "propertiesWithHistory") for v in request.query.get(name, []))
+        if asked > MAX_PROPERTIES_QUERY:
+            raise HttpError(Response.json(414, _body("URI Too Long", category="URI_TOO_LONG")))
+        names = self._names(request, "properties") or list(DEFAULT_PROPERTIES[obj])
+        return names, self._names(request, "propertiesWithHistory"), self._names(request, "associations")
+
+    def _list(self, request: Request, obj: str) -> Response:
+        limit = int_arg(request, "limit", 10, _invalid)
+        if not 1 <= limit <= LIST_MAX_LIMIT:
+            raise _invalid(f"limit must be between 1 and {LIST_MAX_LIMIT}, got {limit}")
+        after = int_arg(request, "after", 0, _invalid)
         archived = request.arg("archived", "false") == "true"
-        wanted = request.arg("properties")
-        names = [n for n in wanted.split(",") if n] if wanted else list(DEFAULT_PROPERTIES)
-        selected = [r for r in records if r["archived"] == archived and int(r["id"]) > after]
-        page = [{**r, "properties": {n: r["properties"].get(n) for n in names}} for r in selected[:limit]]
+        names, with_history, associations = self._read_options(request, obj)
+        selected = [r for r in list(self.records[obj].values()) if r["archived"] == archived and int(r["id"]) > after]
+        page = [self._view(obj, r, names, with_history, associations) for r in selected[:limit]]
         body: dict = {"results": page}
         if len(selected) > limit:
             cursor = page[-1]["id"]
             body["paging"] = {"next": {"after": cursor, "link": f"{request.root_url}/{NAME}{request.path}"
                                                                  f"?after={cursor}&limit={limit}"}}
         return Response.json(200, body)
+
+    def _one(self, request: Request, obj: str, object_id: str) -> Response:
+        names, with_history, associations = self._read_options(request, obj)
+        if obj == "contacts" and request.arg("idProperty") == "email":
+            object_id = self._emails.get(normalize_email(object_id), "")
+        record = self.records[obj].get(object_id)
+        if record is None or record["archived"] != (request.arg("archived", "false") == "true"):
+            raise _error(404, "resource not found", "OBJECT_NOT_FOUND")
+        return Response.json(200, self._view(obj, record, names, with_history, associations))
+
+    # --- search --------------------------------------------------------------------------------
+    def _search(self, request: Request, obj: str) -> Response:
+        if self.search_bucket is not None:
+            wait, _ = self.search_bucket.take()
+            if wait:
+                return Response.json(429, _body("You have reached your secondly limit.", errorType="RATE_LIMIT",
+                                                policyName="SECONDLY"),
+                                     {"Retry-After": str(max(1, math.ceil(wait)))})
+        try:
+            body = request.json()
+        except ValueError:
+            raise _invalid("Invalid input JSON on line 1") from None
+        if not isinstance(body, dict):
+            raise _invalid("The search request must be a JSON object")
+        limit, after = body.get("limit", 10), _string(body.get("after") or "0")
+        if not isinstance(limit, int) or not 1 <= limit <= SEARCH_MAX_LIMIT or not after.isdigit():
+            raise _invalid(f"limit must be 1 to {SEARCH_MAX_LIMIT} and after an offset, got {limit!r}, {after!r}")
+        if int(after) + limit > SEARCH_CAP:
+            raise _invalid(f"Paging past {SEARCH_CAP} results is not supported: after + limit = "
+                           f"{int(after) + limit} (the maximum number of results a search can page through)")
+        groups = body.get("filterGroups") or []
+        self._check_filters(groups)
+        now = request.now
+        rows = [r for r in list(self.records[obj].values())
+                if not r["archived"] and not (obj == "contacts" and now < self.indexed_at.get(r["id"], now))
+                and (not groups or any(all(self._matches(r, f) for f in g.get("filters") or []) for g in groups))]
+        rows.sort(key=lambda r: int(r["id"]))
+        for sort in reversed(body.get("sorts") or []):
+            name = sort.get("propertyName", "") if isinstance(sort, dict) else str(sort)
+            rows.sort(key=lambda r, name=name: self._sort_key(r, name),
+                      reverse=isinstance(sort, dict) and sort.get("direction") == "DESCENDING")
+        start = int(after)
+        names = list(body.get("properties") or DEFAULT_PROPERTIES[obj])
+        out: dict = {"total": len(rows), "results": [self._view(obj, r, names) for r in rows[start:start + limit]]}
+        if start + limit < len(rows):
+            out["paging"] = {"next": {"after": str(start + limit),
+                                      "link": f"{request.root_url}/{NAME}{request.path}?after={start + limit}"}}
+        return Response.json(200, out)
+
+    @staticmethod
+    def _check_filters(groups: object) -> None:
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise _invalid("filterGroups must be a list of objects with filters")
+        counts = [len(g.get("filters") or []) for g in groups]
+        if len(groups) > MAX_GROUPS or any(n > MAX_GROUP_FILTERS for n in counts) or sum(counts) > MAX_FILTERS:
+            raise _invalid(f"At most {MAX_GROUPS} filterGroups, {MAX_GROUP_FILTERS} filters in a group and "
+                           f"{MAX_FILTERS} filters in all are allowed")
+        for f in (f for g in groups for f in g.get("filters") or []):
+            if not isinstance(f, dict) or not f.get("propertyName") or f.get("operator", "EQ") not in OPERATORS:
+                raise _invalid(f"Invalid filter {f!r}: operators are {', '.join(sorted(OPERATORS))}")
+
+    @staticmethod
+    def _matches(record: dict, f: dict) -> bool:
+        name, op = f["propertyName"], f.get("operator", "EQ")
+        value = record["properties"].get(name)
+        present = value not in (None, "")
+        if op in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
+            return present == (op == "HAS_PROPERTY")
+        if not present:
+            return op in ("NEQ", "NOT_IN")
+        key = _key(name, value)
+        if op in ("IN", "NOT_IN"):
+            return (key in {_key(name, v) for v in f.get("values") or []}) == (op == "IN")
+        if op == "BETWEEN":
+            return _key(name, f.get("value")) <= key <= _key(name, f.get("highValue"))
+        return COMPARE[op](key, _key(name, f.get("value")))
+
+    @staticmethod
+    def _sort_key(record: dict, name: str) -> tuple:
+        value = record["properties"].get(name)
+        return (1, "") if value in (None, "") else (0, _key(name, value))
+
+    # --- writes --------------------------------------------------------------------------------
+    def _upsert(self, request: Request) -> Response:
+        """`POST /crm/v3/objects/contacts/batch/upsert`: create or update contacts by email."""
+        try:
+            body = request.json()
+        except ValueError:
+            raise _invalid("Invalid input JSON on line 1") from None
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or not 1 <= len(inputs) <= BATCH_MAX:
+            raise _invalid(f"inputs must be a list of 1 to {BATCH_MAX} objects")
+        for item in inputs:
+            if not (isinstance(item, dict) and item.get("idProperty") == "email"
+                    and "@" in _string(item.get("id")) and isinstance(item.get("properties") or {}, dict)):
+                raise _invalid(f"Property values were not valid: each input needs idProperty 'email', an email "
+                               f"id and properties, got {item!r}")
+        results = []
+        with self._lock:
+            now = request.now
+            for item in inputs:
+                self._received.append(copy.deepcopy(item))
+                email = normalize_email(_string(item["id"]))
+                properties = {k: _string(v) for k, v in (item.get("properties") or {}).items()}
+                existing = self.records["contacts"].get(self._emails.get(email, ""))
+                if existing:
+                    properties = {**existing["properties"], **properties, "lastmodifieddate": iso_ms(now)}
+                    record = {**existing, "properties": properties, "updatedAt": iso_ms(now)}
+                else:
+                    contact_id, self._next_id = str(self._next_id), self._next_id + 1
+                    properties = {"createdate": iso_ms(now), **properties, "email": email,
+                                  "hs_object_id": contact_id, "lastmodifieddate": iso_ms(now)}
+                    record = _record(contact_id, properties, now, now)
+                    self._emails[email] = contact_id
+                self.records["contacts"][record["id"]] = record
+                results.append({**record, "new": existing is None})
+        started = iso_ms(now)
+        return Response.json(200, {"status": "COMPLETE", "results": results, "startedAt": started,
+                                   "completedAt": started})

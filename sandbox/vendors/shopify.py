@@ -1,10 +1,16 @@
-"""Shopify Admin REST (legacy REST, pinned `YYYY-MM` version): orders, customers, shop.
+"""Shopify Admin REST (legacy REST, pinned `YYYY-MM` version): orders, customers, events, shop, access scopes.
 
 Contract (api-contracts.md section 2): `X-Shopify-Access-Token` auth; `Link`-header cursor paging with
 an opaque `page_info` that may not be combined with filters; `limit` default 50, max 250; the default
 `status=open` hides closed and cancelled orders; decimal strings with `*_set` money bags; timestamps in
 the shop's own UTC offset. Rate limit (section 2.6): a leaky bucket of 40 leaking 2 per second (Standard
 plan), shown on every response as `X-Shopify-Shop-Api-Call-Limit: n/40`; over it 429 with `Retry-After`.
+
+Orders created more than ORDER_WINDOW before the sandbox's clock are absent (not an error) unless the token
+has the `read_all_orders` scope: the index's token has every scope, `token_without_read_all_orders` (not in
+the index) lacks that one. Each order carries its payment `transactions`, whose Stripe sales name the
+Stripe charge (`authorization`) and payment intent (`receipt`). Deletions would be served by
+`events.json?filter=Order&verb=destroy`; the world deletes no orders yet, so that listing is empty.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
+from sandbox.vendors.stripe import charge_attempts, charge_id, payment_intent_id, refund_id
 from sandbox.world import SHOP_CURRENCY, Order, Person, World
 
 NAME = "shopify"
@@ -27,8 +34,13 @@ SHOP_TZ = ZoneInfo("America/New_York")
 MAX_LIMIT = 250
 # Filters Shopify refuses next to page_info (the link URL may carry only page_info, limit and fields).
 FILTERS = ("status", "updated_at_min", "updated_at_max", "created_at_min", "created_at_max", "since_id",
-           "financial_status", "order", "ids")
+           "financial_status", "order", "ids", "filter", "verb")
 PATH = re.compile(r"^/admin/api/(\d{4}-\d{2})/(\w+)\.json$")
+ACCESS_SCOPES_PATH = "/admin/oauth/access_scopes.json"
+SCOPES = frozenset({"read_orders", "read_all_orders", "read_customers"})
+ORDER_WINDOW = timedelta(days=60)  # how far back orders are visible without `read_all_orders`
+TRANSACTION_ID_BASE = 9_000_000_000  # order transactions: base + order number * TRANSACTIONS_PER_ORDER + n
+TRANSACTIONS_PER_ORDER = 4
 
 
 def local(moment: datetime | None) -> str | None:
@@ -51,9 +63,12 @@ class Shopify:
     def __init__(self, world: World):
         self.world = world
         self.token = "shpat_sandbox_" + str(world.seed)
+        self.token_without_read_all_orders = "shpat_sandbox_recent_" + str(world.seed)
+        self.scopes = {self.token: SCOPES, self.token_without_read_all_orders: SCOPES - {"read_all_orders"}}
         self.customers = [self._customer(p) for p in sorted(
             (p for p in world.people if p.shopify_customer_id), key=lambda p: p.shopify_customer_id)]
         self.orders = [self._order(o) for o in world.orders()]
+        self.events: list[dict] = []  # {id, subject_id, subject_type, verb, created_at, message, ...}; none yet
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}/admin/api/{API_VERSION}", "credentials": {"access_token": self.token}}
@@ -83,6 +98,8 @@ class Shopify:
         if person.shopify_customer_id:
             customer = {"id": person.shopify_customer_id, "email": person.shopify_email,
                         "first_name": person.first_name.title(), "last_name": person.last_name.title()}
+        transactions = self._transactions(o)
+        sale = next((t for t in transactions if t["kind"] == "sale" and t["status"] == "success"), None)
         refunds = [{
             "id": r.refund_id, "order_id": o.order_id, "created_at": local(r.processed_at),
             "processed_at": local(r.processed_at), "note": None,
@@ -90,7 +107,9 @@ class Shopify:
                 "id": r.refund_id + 7_000_000_000, "order_id": o.order_id, "kind": "refund",
                 "status": "success" if r.succeeded else "failure", "amount": str(r.amount),
                 "currency": SHOP_CURRENCY, "gateway": "stripe" if o.paid_by_stripe else "manual",
-                "processed_at": local(r.processed_at), "created_at": local(r.processed_at)}],
+                "processed_at": local(r.processed_at), "created_at": local(r.processed_at),
+                "authorization": refund_id(self.world.seed, r.refund_id) if o.paid_by_stripe and r.succeeded else None,
+                "parent_id": sale["id"] if sale else None}],
         } for r in o.refunds]
         return {
             "id": o.order_id, "admin_graphql_api_id": f"gid://shopify/Order/{o.order_id}",
@@ -110,8 +129,31 @@ class Shopify:
             "line_items": [{"id": li.line_item_id, "sku": li.sku, "title": li.title, "quantity": li.quantity,
                             "price": str(li.price), "price_set": money_bag(str(li.price))} for li in o.line_items],
             "shipping_lines": [{"code": "Standard", "title": "Standard", "price": str(o.shipping)}],
-            "refunds": refunds,
+            "refunds": refunds, "transactions": transactions,
         }
+
+    def _transactions(self, o: Order) -> list[dict]:
+        """The order's payment transactions: Stripe sales (a failed attempt first for some) naming the Stripe
+        charge and payment intent, manual sales, or an authorization (voided for voided orders)."""
+        def transaction(n: int, kind: str, status: str, gateway: str, **extra: object) -> dict:
+            return {"id": TRANSACTION_ID_BASE + o.number * TRANSACTIONS_PER_ORDER + n, "order_id": o.order_id,
+                    "kind": kind, "status": status, "amount": str(o.total), "currency": SHOP_CURRENCY,
+                    "gateway": gateway, "created_at": local(o.created_at), "processed_at": local(o.created_at),
+                    "test": False, "authorization": None, "receipt": {}, **extra}
+
+        if o.paid_by_stripe:
+            intent = payment_intent_id(self.world.seed, o)
+            return [transaction(n, "sale", "success" if status == "succeeded" else "failure", "stripe",
+                                authorization=charge_id(self.world.seed, o, n), receipt={"payment_intent": intent})
+                    for n, status in enumerate(charge_attempts(o))]
+        if o.counted:
+            return [transaction(0, "sale", "success", "manual")]
+        if o.financial_status == "authorized":
+            return [transaction(0, "authorization", "success", "manual")]
+        if o.financial_status == "voided":
+            authorization = transaction(0, "authorization", "success", "manual")
+            return [authorization, transaction(1, "void", "success", "manual", parent_id=authorization["id"])]
+        return []  # pending: nothing paid yet
 
     # --- rate limit and faults (every vendor has these) ----------------------------------------
     def rate_limited(self, retry_after: float) -> Response:
@@ -130,8 +172,11 @@ class Shopify:
 
     # --- HTTP ----------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
-        if request.headers.get("x-shopify-access-token") != self.token:
+        scopes = self.scopes.get(request.headers.get("x-shopify-access-token", ""))
+        if scopes is None:
             raise _error(401, "[API] Invalid API key or access token (unrecognized login or wrong password)")
+        if request.path == ACCESS_SCOPES_PATH and request.method == "GET":
+            return Response.json(200, {"access_scopes": [{"handle": scope} for scope in sorted(scopes)]})
         match = PATH.match(request.path)
         if not match or request.method != "GET":
             raise _error(404, "Not Found")
@@ -140,10 +185,27 @@ class Shopify:
             return Response.json(200, {"shop": {"id": 63_000_000 + self.world.seed, "myshopify_domain": SHOP_DOMAIN,
                                                 "currency": SHOP_CURRENCY, "iana_timezone": str(SHOP_TZ)}})
         if resource == "orders":
-            return self._list(request, "orders", self.orders)
+            return self._list(request, "orders", self.visible_orders(request.now, "read_all_orders" in scopes))
         if resource == "customers":
             return self._list(request, "customers", self.customers)
+        if resource == "events":
+            return self._list(request, "events", self.events)
         raise _error(404, "Not Found")
+
+    def visible_orders(self, now: datetime, read_all_orders: bool) -> list[dict]:
+        """The orders a token sees at `now`: all of them with `read_all_orders`, otherwise the last ORDER_WINDOW."""
+        if read_all_orders:
+            return self.orders
+        oldest = now - ORDER_WINDOW
+        return [o for o in self.orders if datetime.fromisoformat(o["created_at"]) >= oldest]
+
+    def served_counts(self, now: datetime | None = None) -> dict[str, int]:
+        """The default credentials' listings, the same at any `now`: orders with `status=any` (every one, since
+        those credentials have `read_all_orders`), customers."""
+        return {"orders": len(self.orders), "customers": len(self.customers)}
+
+    def received(self) -> dict[str, list]:
+        return {"raw": [], "deduplicated": []}  # the sandbox's Shopify takes no writes
 
     def _list(self, request: Request, resource: str, records: list[dict]) -> Response:
         limit = int_arg(request, "limit", 50, lambda m: _error(400, {"limit": [m]}))
@@ -206,11 +268,16 @@ class Shopify:
                 return False
             if status not in ("open", "closed", "cancelled", "any"):
                 raise _error(400, {"status": [f"Invalid status: {status}"]})
+        if resource == "events":
+            if "filter" in filters and record["subject_type"] not in filters["filter"].split(","):
+                return False
+            if "verb" in filters and record["verb"] != filters["verb"]:
+                return False
         for bound, field, keep in (("updated_at_min", "updated_at", lambda v, b: v >= b),
                                    ("updated_at_max", "updated_at", lambda v, b: v <= b),
                                    ("created_at_min", "created_at", lambda v, b: v >= b),
                                    ("created_at_max", "created_at", lambda v, b: v <= b)):
-            if bound in filters:
+            if bound in filters and field in record:
                 try:
                     limit = datetime.fromisoformat(filters[bound].replace("Z", "+00:00"))
                 except ValueError:

@@ -1,24 +1,43 @@
-"""Stripe API v1: customers, charges, account.
+"""Stripe API v1: customers, charges, payment intents, refunds, balance transactions, events, account.
 
 Contract (api-contracts.md section 3): Basic auth with the secret key as user name, or Bearer; lists
 newest first with `limit` 1-100 (default 10), `starting_after` / `ending_before` (never both) and
 `created[gte|gt|lte|lt]`; envelope `{object: "list", url, has_more, data}` whose `url` is relative to
 the API base; amounts in the currency's minor unit; any `Stripe-Version` header accepted. Rate limit
 (section 3.4): 25 requests per second in test mode, over it 429 `rate_limit` with `Stripe-Should-Retry`.
+
+Everything is built from the world's Stripe-paid orders: one payment intent per order, its charges (a
+failed attempt first for some), one refund per successful Shopify refund (against the succeeded charge),
+one balance transaction per succeeded charge and per refund, and the events of all of these. `/v1/events`
+serves only the last EVENT_RETENTION before the sandbox's clock; a balance transaction is `available`
+once its `available_on` has passed on that clock.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import re
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from sandbox.http import HttpError, Request, Response
 from sandbox.limits import Budget
-from sandbox.world import SHOP_CURRENCY, Person, World, stable_token
+from sandbox.world import SHOP_CURRENCY, Order, Person, World, stable_token
 
 NAME = "stripe"
+API_VERSION = "2022-11-15"  # the account's version, which events are rendered in
 MINOR_UNITS = {"usd": 100, "eur": 100, "gbp": 100, "cad": 100, "jpy": 1}
 RANGE = re.compile(r"^created\[(gte|gt|lte|lt)\]$")
+FEE_RATE = Decimal("0.029")  # Stripe's standard card pricing: 2.9% + 30 cents per succeeded charge
+FEE_FIXED_MINOR = 30
+AVAILABLE_AFTER = timedelta(days=7)  # funds of a balance transaction become available this long after it
+EVENT_RETENTION = timedelta(days=30)  # "List events, going back up to 30 days"
+MAX_EVENT_TYPES = 20
+# Each list's equality filters besides `created` (api-contracts.md section 3.2), all record fields.
+FILTERS = {"customers": ("email",), "charges": ("customer", "payment_intent"), "payment_intents": ("customer",),
+           "refunds": ("charge", "payment_intent"), "balance_transactions": ("currency", "source", "type"),
+           "events": ()}
 
 
 def _error(status: int, message: str, param: str | None = None, code: str | None = None) -> HttpError:
@@ -30,8 +49,35 @@ def _error(status: int, message: str, param: str | None = None, code: str | None
     return HttpError(Response.json(status, {"error": body}))
 
 
-def minor(amount, currency: str) -> int:
+def minor(amount: Decimal, currency: str) -> int:
     return int(amount * MINOR_UNITS[currency])
+
+
+def fee(amount: int) -> int:
+    """Stripe's processing fee on a charge of `amount` minor units, rounded to a whole minor unit."""
+    return int((amount * FEE_RATE + FEE_FIXED_MINOR).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# --- ids other vendors refer to (Shopify's order transactions) -------------------------------------
+def charge_attempts(order: Order) -> list[str]:
+    """The statuses of the charges made for a Stripe-paid order, in order: some fail once first."""
+    return ["failed", "succeeded"] if order.failed_attempt_first else ["succeeded"]
+
+
+def charge_id(seed: int, order: Order, attempt: int) -> str:
+    return "ch_" + stable_token(seed, "charge", order.order_id, attempt, length=24)
+
+
+def payment_intent_id(seed: int, order: Order) -> str:
+    return "pi_" + stable_token(seed, "pi", order.order_id, length=24)
+
+
+def refund_id(seed: int, shopify_refund_id: int) -> str:
+    return "re_" + stable_token(seed, "refund", shopify_refund_id, length=24)
+
+
+def _ts(moment: datetime) -> int:
+    return int(moment.timestamp())
 
 
 class Stripe:
@@ -42,11 +88,16 @@ class Stripe:
         self.world = world
         self.api_key = f"sk_test_sandbox{world.seed}" + stable_token(world.seed, "key", length=16)
         self.account_id = "acct_" + stable_token(world.seed, "account", length=16)
-        payers = [p for p in world.people if p.stripe_customer_id]
-        self.lists = {
-            "customers": self._newest_first([self._customer(p) for p in payers]),
-            "charges": self._newest_first(self._charges()),
-        }
+        self.lists: dict[str, list[dict]] = {name: [] for name in FILTERS}
+        for p in world.people:
+            if p.stripe_customer_id:
+                customer = self._customer(p)
+                self.lists["customers"].append(customer)
+                self._event("customer.created", customer["created"], customer)
+        for order in world.orders():
+            if order.paid_by_stripe:
+                self._payments(order)
+        self.lists = {name: self._newest_first(records) for name, records in self.lists.items()}
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}", "credentials": {"api_key": self.api_key}}
@@ -55,39 +106,110 @@ class Stripe:
     def _newest_first(records: list[dict]) -> list[dict]:
         return sorted(records, key=lambda r: (r["created"], r["id"]), reverse=True)
 
+    # --- vendor shapes -------------------------------------------------------------------------
     def _customer(self, p: Person) -> dict:
         first_order = p.orders[0].created_at
         return {"id": p.stripe_customer_id, "object": "customer", "email": p.stripe_email,
                 "name": f"{p.first_name.title()} {p.last_name.title()}", "balance": 0,
-                "created": int(first_order.timestamp()) - 60, "currency": "usd", "delinquent": False,
+                "created": _ts(first_order) - 60, "currency": "usd", "delinquent": False,
                 "livemode": False, "metadata": {}}
 
-    def _charges(self) -> list[dict]:
+    def _payments(self, order: Order) -> None:
+        """An order's payment intent, charges, refunds, balance transactions and events."""
+        seed, currency = self.world.seed, SHOP_CURRENCY.lower()
+        person = self.world.person(order.person_id)
+        amount, created = minor(order.total, currency), _ts(order.created_at)
+        intent_id = payment_intent_id(seed, order)
+        metadata = {"shopify_order_id": str(order.order_id)}
         charges = []
-        currency = SHOP_CURRENCY.lower()
-        for order in self.world.orders():
-            if not order.paid_by_stripe:
-                continue
-            person = self.world.person(order.person_id)
-            created = int(order.created_at.timestamp())
-            attempts = ["failed", "succeeded"] if order.failed_attempt_first else ["succeeded"]
-            for n, status in enumerate(attempts):
-                refunded = minor(order.refunded, currency) if status == "succeeded" else 0
-                charge_id = "ch_" + stable_token(self.world.seed, "charge", order.order_id, n, length=24)
-                charges.append({
-                    "id": charge_id, "object": "charge", "amount": minor(order.total, currency),
-                    "amount_captured": minor(order.total, currency) if status == "succeeded" else 0,
-                    "amount_refunded": refunded, "refunded": status == "succeeded" and refunded >= minor(
-                        order.total, currency), "currency": currency, "customer": person.stripe_customer_id,
-                    "created": created - 30 + n * 20, "status": status, "paid": status == "succeeded",
-                    "captured": status == "succeeded",
-                    "failure_code": "card_declined" if status == "failed" else None,
-                    "payment_intent": "pi_" + stable_token(self.world.seed, "pi", order.order_id, length=24),
-                    "billing_details": {"email": person.stripe_email, "name": None},
-                    "metadata": {"shopify_order_id": str(order.order_id)}, "livemode": False,
-                    "description": f"Shopify order #{order.number}",
-                })
-        return charges
+        for n, status in enumerate(charge_attempts(order)):
+            succeeded = status == "succeeded"
+            charge = {
+                "id": charge_id(seed, order, n), "object": "charge", "amount": amount,
+                "amount_captured": amount if succeeded else 0, "amount_refunded": 0, "refunded": False,
+                "currency": currency, "customer": person.stripe_customer_id, "created": created - 30 + n * 20,
+                "status": status, "paid": succeeded, "captured": succeeded,
+                "failure_code": None if succeeded else "card_declined",
+                "failure_message": None if succeeded else "Your card was declined.",
+                "payment_intent": intent_id, "balance_transaction": None,
+                "billing_details": {"email": person.stripe_email, "name": None},
+                "metadata": dict(metadata), "livemode": False, "description": f"Shopify order #{order.number}",
+            }
+            if succeeded:
+                charge["balance_transaction"] = self._balance_transaction(charge, "charge", amount)["id"]
+            charges.append(charge)
+            self._event(f"charge.{status}", charge["created"], charge)
+        self.lists["charges"] += charges
+        paid = next((c for c in charges if c["status"] == "succeeded"), None)
+        self.lists["payment_intents"].append({
+            "id": intent_id, "object": "payment_intent", "amount": amount, "amount_received": amount if paid else 0,
+            "capture_method": "automatic", "confirmation_method": "automatic", "created": charges[0]["created"] - 5,
+            "currency": currency, "customer": person.stripe_customer_id, "latest_charge": charges[-1]["id"],
+            "livemode": False, "metadata": dict(metadata), "payment_method_types": ["card"],
+            "status": "succeeded" if paid else "requires_payment_method", "canceled_at": None,
+            "description": f"Shopify order #{order.number}",
+        })
+        for r in order.refunds if paid else []:
+            if r.succeeded:
+                self._refund(paid, r.refund_id, minor(r.amount, currency), _ts(r.processed_at))
+
+    def _refund(self, charge: dict, shopify_refund_id: int, amount: int, created: int) -> None:
+        refund = {"id": refund_id(self.world.seed, shopify_refund_id), "object": "refund", "amount": amount,
+                  "charge": charge["id"], "created": created, "currency": charge["currency"],
+                  "payment_intent": charge["payment_intent"], "reason": "requested_by_customer",
+                  "status": "succeeded", "balance_transaction": None,
+                  "metadata": {"shopify_refund_id": str(shopify_refund_id)}}
+        refund["balance_transaction"] = self._balance_transaction(refund, "refund", -amount)["id"]
+        self.lists["refunds"].append(refund)
+        previous = {"amount_refunded": charge["amount_refunded"]}
+        charge["amount_refunded"] += amount
+        if charge["amount_refunded"] >= charge["amount"]:
+            previous["refunded"] = charge["refunded"]
+            charge["refunded"] = True
+        self._event("charge.refunded", created, charge, previous)
+
+    def _balance_transaction(self, source: dict, kind: str, amount: int) -> dict:
+        """A balance transaction of `kind` (`charge` or `refund`); its `status` is set when served."""
+        charged = fee(amount) if kind == "charge" else 0
+        currency = source["currency"]
+        transaction = {
+            "id": "txn_" + stable_token(self.world.seed, "txn", source["id"], length=24),
+            "object": "balance_transaction", "amount": amount, "available_on": source["created"] + int(
+                AVAILABLE_AFTER.total_seconds()), "created": source["created"], "currency": currency,
+            "description": source.get("description"), "fee": charged, "net": amount - charged,
+            "fee_details": [{"amount": charged, "currency": currency, "type": "stripe_fee",
+                             "description": "Stripe processing fees", "application": None}] if charged else [],
+            "reporting_category": kind, "source": source["id"], "status": "pending", "type": kind,
+        }
+        self.lists["balance_transactions"].append(transaction)
+        return transaction
+
+    def _event(self, kind: str, created: int, obj: dict, previous: dict | None = None) -> None:
+        """An event whose `data.object` is `obj` as it is now, at the event."""
+        data: dict = {"object": copy.deepcopy(obj)}
+        if previous is not None:
+            data["previous_attributes"] = previous
+        self.lists["events"].append({
+            "id": "evt_" + stable_token(self.world.seed, "event", kind, obj["id"], created, length=24),
+            "object": "event", "api_version": API_VERSION, "created": created, "data": data, "livemode": False,
+            "pending_webhooks": 0, "request": {"id": None, "idempotency_key": None}, "type": kind})
+
+    def served(self, resource: str, now: datetime) -> list[dict]:
+        """A list's records as served at `now`: events within their retention, balances' status by then."""
+        records = self.lists[resource]
+        if resource == "events":
+            oldest = _ts(now - EVENT_RETENTION)
+            return [e for e in records if e["created"] >= oldest]
+        if resource == "balance_transactions":
+            return [{**t, "status": "available" if t["available_on"] <= _ts(now) else "pending"} for t in records]
+        return records
+
+    def served_counts(self, now: datetime | None = None) -> dict[str, int]:
+        now = now or self.world.clock
+        return {resource: len(self.served(resource, now)) for resource in self.lists}
+
+    def received(self) -> dict[str, list]:
+        return {"raw": [], "deduplicated": []}  # the sandbox's Stripe takes no writes
 
     # --- rate limit and faults (every vendor has these) ----------------------------------------
     def rate_limited(self, retry_after: float) -> Response:
@@ -132,7 +254,26 @@ class Stripe:
         resource = request.path.removeprefix("/v1/")
         if resource not in self.lists:
             raise _error(404, f"Unrecognized request URL (GET: {request.path}).")
-        return self._list(request, resource, self.lists[resource])
+        return self._list(request, resource, self._filtered(request, resource, self.served(resource, request.now)))
+
+    @staticmethod
+    def _filtered(request: Request, resource: str, records: list[dict]) -> list[dict]:
+        """The records the list's own filters keep (`created` is applied with paging)."""
+        for name in FILTERS[resource]:
+            wanted = request.arg(name)
+            if wanted is not None:
+                records = [r for r in records if r[name] == wanted]
+        if resource == "events":
+            kind, kinds = request.arg("type"), request.query.get("types[]")
+            if kind and kinds:
+                raise _error(400, "You may only specify one of these parameters: type, types.", "types")
+            if kinds and len(kinds) > MAX_EVENT_TYPES:
+                raise _error(400, f"You may specify at most {MAX_EVENT_TYPES} types.", "types")
+            patterns = kinds or ([kind] if kind else [])
+            if patterns:
+                records = [e for e in records if any(
+                    e["type"] == p or (p.endswith("*") and e["type"].startswith(p[:-1])) for p in patterns)]
+        return records
 
     def _list(self, request: Request, resource: str, records: list[dict]) -> Response:
         raw_limit = request.arg("limit", "10")
