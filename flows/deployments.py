@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
 from flows.docs import docs_flow
 from flows.elt import elt_flow
 from flows.watch import watch_flow
@@ -47,6 +49,9 @@ def deployments(only: list[str] | None = None) -> list:
     for s in chosen:
         timing = ({"interval": timedelta(seconds=float(s.schedule.split(":", 1)[1]))}
                   if s.schedule.startswith("every:") else {"cron": s.schedule})
+        # a run still going when the next is due: the new one is cancelled rather than queued behind the
+        # warehouse lock, so a slow run never snowballs into a backlog
+        limit = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
         out.append(s.flow.to_deployment(name=s.name, parameters=s.parameters, description=s.description,
-                                        tags=["journey"], **timing))
+                                        tags=["journey"], concurrency_limit=limit, **timing))
     return out

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import duckdb
 
-DEFAULT_PUBLISHED = "data/marts.duckdb"
+from pipelines.warehouse import warehouse_path
+
+PUBLISHED_NAME = "marts.duckdb"
 RUN_HISTORY_DDL = """
 create table if not exists ops.run_history (
     run_id varchar primary key,
@@ -27,8 +29,10 @@ create table if not exists ops.run_history (
 
 
 def published_path() -> Path:
-    """`JOURNEY_PUBLISHED`, or `data/marts.duckdb`."""
-    return Path(os.environ.get("JOURNEY_PUBLISHED") or DEFAULT_PUBLISHED).expanduser().resolve()
+    """`JOURNEY_PUBLISHED`, or `marts.duckdb` beside the warehouse (so `data/marts.duckdb` by default, and a
+    warehouse elsewhere never publishes over another one's readers)."""
+    configured = os.environ.get("JOURNEY_PUBLISHED")
+    return Path(configured).expanduser().resolve() if configured else warehouse_path().with_name(PUBLISHED_NAME)
 
 
 @dataclass

@@ -8,6 +8,7 @@ talks HTTP goes through `VendorClient`.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -52,7 +53,8 @@ class VendorClient:
     secrets: list[str]
     credential_setting: str
     timeout: float = 30.0
-    max_retry_seconds: float = 120.0
+    # how long one call may keep retrying before the run fails (JOURNEY_HTTP_RETRY_SECONDS)
+    max_retry_seconds: float = field(default_factory=lambda: float(os.environ.get("JOURNEY_HTTP_RETRY_SECONDS", 120)))
     session: requests.Session = field(default_factory=requests.Session)
     pages_fetched: int = 0
 
