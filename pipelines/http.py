@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,12 +40,36 @@ class VendorError(RuntimeError):
         super().__init__(f"{vendor}: {where} failed with {got}: {detail}. {hint}")
 
 
+class Throttle:
+    """Client-side pacing to a vendor's budget (requests per second, with a burst), so the vendor's
+    limit is respected before it is hit; shared by every thread using one client."""
+
+    def __init__(self, per_second: float | None, burst: int = 1):
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self.burst = max(1, burst)
+        self._next_free = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            # a burst's worth of credit at most, then one request per interval
+            self._next_free = max(self._next_free, now - self.interval * (self.burst - 1))
+            delay = self._next_free - now
+            self._next_free += self.interval
+        if delay > 0:
+            time.sleep(delay)
+
+
 @dataclass
 class VendorClient:
     """An authenticated session for one vendor account.
 
     `headers` carry the credential; `secrets` lists every secret value so it can be masked out of
-    errors and logs; `credential_setting` names the configuration key a user fixes on 401/403.
+    errors and logs; `credential_setting` names the configuration key a user fixes on 401/403;
+    `requests_per_second` and `burst` pace calls to the vendor's budget (None: unpaced).
     """
 
     vendor: str
@@ -55,10 +80,13 @@ class VendorClient:
     timeout: float = 30.0
     # how long one call may keep retrying before the run fails (JOURNEY_HTTP_RETRY_SECONDS)
     max_retry_seconds: float = field(default_factory=lambda: float(os.environ.get("JOURNEY_HTTP_RETRY_SECONDS", 120)))
+    requests_per_second: float | None = None
+    burst: int = 1
     session: requests.Session = field(default_factory=requests.Session)
     pages_fetched: int = 0
 
     def __post_init__(self) -> None:
+        self.throttle = Throttle(self.requests_per_second, self.burst)
         self.base_url = self.base_url.rstrip("/")
         self.session.headers.update({"Accept": "application/json", "User-Agent": "customer-journey-elt/0.1"})
         self.session.headers.update(self.headers)
@@ -89,6 +117,7 @@ class VendorClient:
             attempt += 1
             problem: str
             wait: float | None = None
+            self.throttle.wait()
             try:
                 response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
                 if response.status_code not in RETRYABLE_STATUS:

@@ -121,3 +121,19 @@ def test_offset_paging_stops_at_meta_total(scripted):
                        (200, {}, b'{"contacts": [{"id": "3"}], "meta": {"total": "3"}}')])
     pages = list(offset_pages(client(server.url), "contacts", "contacts", {}, 2))
     assert sum(len(p) for p in pages) == 3 and len(server.seen) == 2
+
+
+def test_throttle_paces_calls_to_the_budget_after_the_burst():
+    import time
+
+    from pipelines.http import Throttle
+
+    throttle = Throttle(per_second=20, burst=3)
+    started = time.monotonic()
+    for _ in range(3):
+        throttle.wait()
+    burst_done = time.monotonic()
+    for _ in range(4):
+        throttle.wait()
+    assert burst_done - started < 0.05  # the burst goes at once
+    assert time.monotonic() - burst_done >= 4 / 20 - 0.01  # then one call per 1/20 s

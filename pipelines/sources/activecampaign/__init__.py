@@ -30,7 +30,8 @@ def activecampaign_source(
     backfill_start: str | None = None,
     backfill_end: str | None = None,
 ):
-    client = VendorClient("activecampaign", base_url, {"Api-Token": api_token}, [api_token], settings.CREDENTIAL)
+    client = VendorClient("activecampaign", base_url, {"Api-Token": api_token}, [api_token], settings.CREDENTIAL,
+                          requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
     account = account or account_of(base_url)
     window = backfill_window(backfill_start, backfill_end)
 

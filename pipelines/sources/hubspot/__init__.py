@@ -28,7 +28,8 @@ def hubspot_source(
     backfill_end: str | None = None,
 ):
     client = VendorClient("hubspot", base_url, {"Authorization": f"Bearer {access_token}"},
-                          [access_token], settings.CREDENTIAL)
+                          [access_token], settings.CREDENTIAL,
+                          requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
     account = account or str(client.get("account-info/v3/details")[0]["portalId"])
     window = backfill_window(backfill_start, backfill_end)
 

@@ -6,3 +6,7 @@ CONTACT_PROPERTIES = ("email", "firstname", "lastname", "createdate", "lastmodif
                       "hs_email_optout")
 CREDENTIAL = "sources.hubspot.access_token"
 REQUIRED = (CREDENTIAL,)
+
+# Client-side pacing to the vendor budget (api-contracts.md), so its limit is respected before it is hit.
+REQUESTS_PER_SECOND = 10
+BURST = 100

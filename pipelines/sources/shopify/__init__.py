@@ -30,7 +30,8 @@ def shopify_source(
     backfill_end: str | None = None,
 ):
     client = VendorClient("shopify", admin_url(base_url, api_version), {"X-Shopify-Access-Token": access_token},
-                          [access_token], settings.CREDENTIAL)
+                          [access_token], settings.CREDENTIAL,
+                          requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
     account = account or client.get("shop.json")[0]["shop"]["myshopify_domain"]
     window = backfill_window(backfill_start, backfill_end)
 

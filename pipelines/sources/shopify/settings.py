@@ -7,3 +7,7 @@ PAGE_SIZE = 250  # Shopify's maximum
 OVERLAP = timedelta(hours=1)  # re-read this much before the last high-water mark
 CREDENTIAL = "sources.shopify.access_token"
 REQUIRED = ("sources.shopify.base_url", CREDENTIAL)
+
+# Client-side pacing to the vendor budget (api-contracts.md), so its limit is respected before it is hit.
+REQUESTS_PER_SECOND = 2
+BURST = 40

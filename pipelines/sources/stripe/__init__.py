@@ -28,7 +28,8 @@ def stripe_source(
     backfill_end: str | None = None,
 ):
     client = VendorClient("stripe", base_url, {"Authorization": f"Bearer {api_key}",
-                                               "Stripe-Version": stripe_version}, [api_key], settings.CREDENTIAL)
+                                               "Stripe-Version": stripe_version}, [api_key], settings.CREDENTIAL,
+                          requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
     account = account or client.get("v1/account")[0]["id"]
     window = backfill_window(backfill_start, backfill_end)
 

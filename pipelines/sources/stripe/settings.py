@@ -8,3 +8,7 @@ PAGE_SIZE = 100  # Stripe's maximum
 OVERLAP = timedelta(minutes=10)
 CREDENTIAL = "sources.stripe.api_key"
 REQUIRED = (CREDENTIAL,)
+
+# Client-side pacing to the vendor budget (api-contracts.md), so its limit is respected before it is hit.
+REQUESTS_PER_SECOND = 25
+BURST = 25
