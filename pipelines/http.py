@@ -47,7 +47,7 @@ class Throttle:
     def __init__(self, per_second: float | None, burst: int = 1):
         self.interval = 1.0 / per_second if per_second else 0.0
         self.burst = max(1, burst)
-        self._next_free = time.monotonic()
+        self._next_free = 0.0  # the full burst is available at first
         self._lock = threading.Lock()
 
     def wait(self) -> None:
