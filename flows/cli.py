@@ -70,6 +70,9 @@ def _sandbox_args(parser: argparse.ArgumentParser, start: bool = True) -> None:
         where.add_argument("--sandbox", action="store_true",
                            help="start the built-in sandbox on a free port and point every source at it")
         _world_args(parser)
+        parser.add_argument("--faults", metavar="SPEC", help="with --sandbox: faults to inject, e.g. 429=0.05,5xx=3")
+        parser.add_argument("--mode", choices=("faithful", "bench"), default="faithful",
+                            help="with --sandbox: vendor rate limits applied (faithful) or lifted (bench)")
     where.add_argument("--sandbox-url", metavar="URL", help="use a running sandbox, configured from its index")
 
 
@@ -82,7 +85,8 @@ def _point_at_sandbox(args: argparse.Namespace, stack: ExitStack) -> None:
         from sandbox.server import SandboxServer
         from sandbox.world import World
 
-        server = stack.enter_context(SandboxServer(World.build(args.seed, args.people)))
+        server = stack.enter_context(SandboxServer(World.build(args.seed, args.people), faults=args.faults,
+                                                   mode=args.mode))
         print(f"Sandbox: {server.url} (seed {args.seed}, {args.people:,} people)")
         os.environ.update(settings_from_index(server.index()))
     elif args.sandbox_url:

@@ -6,7 +6,8 @@ Amounts are decimals in the shop's currency. Written by `journey sandbox truth`,
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -57,6 +58,39 @@ def payment_rows(world: World) -> list[dict]:
             for c in Stripe(world).lists["charges"]]
 
 
+def daily_kpi_rows(world: World) -> list[dict]:
+    """`rpt_daily_kpis` as DESIGN.md defines it: one row per UTC day, no gaps, additive measures only."""
+    zero = Decimal("0.00")
+    days: dict = defaultdict(lambda: {"gross_revenue": zero, "refunds": zero, "orders": 0, "new_customers": 0,
+                                      "contacts_created": 0, "failed_payments": 0})
+    for person in world.people:
+        if person.in_activecampaign or person.in_hubspot:
+            days[person.created_at.date()]["contacts_created"] += 1
+        counted = person.counted_orders
+        if counted:
+            days[min(o.created_at for o in counted).date()]["new_customers"] += 1
+        for order in counted:
+            day = days[order.created_at.date()]
+            day["gross_revenue"] += order.total
+            day["orders"] += 1
+            for refund in order.refunds:
+                if refund.succeeded:
+                    days[refund.processed_at.date()]["refunds"] += refund.amount
+    for charge in Stripe(world).lists["charges"]:
+        if charge["status"] == "failed":
+            days[datetime.fromtimestamp(charge["created"], UTC).date()]["failed_payments"] += 1
+    first, last = min(days), max(max(days), world.clock.date())
+    rows = []
+    for offset in range((last - first).days + 1):
+        day = first + timedelta(days=offset)
+        figures = days[day]
+        rows.append({"date_day": day.isoformat(), "gross_revenue": figures["gross_revenue"],
+                     "refunds": figures["refunds"], "net_revenue": figures["gross_revenue"] - figures["refunds"],
+                     "orders": figures["orders"], "new_customers": figures["new_customers"],
+                     "contacts_created": figures["contacts_created"], "failed_payments": figures["failed_payments"]})
+    return rows
+
+
 def served_count_rows(world: World) -> list[dict]:
     """How many records each vendor's default listings serve on a fresh sandbox (its clock at the world's)."""
     return [{"vendor": vendor.name, "endpoint": endpoint, "records": records}
@@ -65,7 +99,7 @@ def served_count_rows(world: World) -> list[dict]:
 
 
 TABLES = {"people.csv": people_rows, "orders.csv": order_rows, "payments.csv": payment_rows,
-          "touches.csv": touch_rows, "served_counts.csv": served_count_rows}
+          "touches.csv": touch_rows, "daily_kpis.csv": daily_kpi_rows, "served_counts.csv": served_count_rows}
 
 
 def export(world: World, out: Path) -> list[Path]:

@@ -51,3 +51,19 @@ def test_truth_nets_refunds_of_counted_orders_only(world):
         assert by_person[person.person_id]["lifetime_net_revenue"] == expected
     fully_refunded = [o for o in world.orders() if o.financial_status == "refunded"]
     assert all(o.refunded == o.total for o in fully_refunded)
+
+
+def test_daily_kpis_have_no_gaps_and_add_up_to_the_orders_truth(world):
+    from datetime import date
+
+    from sandbox.truth import daily_kpi_rows
+
+    days = daily_kpi_rows(world)
+    dates = [date.fromisoformat(d["date_day"]) for d in days]
+    assert dates == sorted(dates) and (dates[-1] - dates[0]).days + 1 == len(dates)
+    assert dates[-1] == world.clock.date()
+    orders = [o for o in order_rows(world) if o["counted"]]
+    assert sum(d["orders"] for d in days) == len(orders)
+    assert sum(d["net_revenue"] for d in days) == sum(o["net"] for o in orders)
+    assert sum(d["new_customers"] for d in days) == sum(1 for o in orders if o["is_first_order"])
+    assert all(d["net_revenue"] == d["gross_revenue"] - d["refunds"] for d in days)
