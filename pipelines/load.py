@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dlt
+import pandas  # noqa: F401 - imported before extraction threads start: dlt imports it lazily, and two
+import pyarrow  # noqa: F401 - threads importing it at once can meet a partially initialized module
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 

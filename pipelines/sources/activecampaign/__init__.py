@@ -1,4 +1,4 @@
-"""ActiveCampaign API v3: contacts."""
+"""ActiveCampaign API v3: contacts, deals, and the ecommerce orders and customers its shop connections sync."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import dlt
 from pipelines.http import VendorClient, offset_pages
 from pipelines.incremental import Cursor, backfill_window, with_account
 from pipelines.sources.activecampaign import settings
+from pipelines.sources.activecampaign.helpers import moment_of, within
 
 PRIMARY_KEY = ("source_account", "id")
 
@@ -35,17 +36,51 @@ def activecampaign_source(
     account = account or account_of(base_url)
     window = backfill_window(backfill_start, backfill_end)
 
-    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge")
-    def contacts() -> Iterator[list[dict]]:
-        """`GET /contacts`, cursor `udate` (via `filters[updated_after]`, a date), merge on (account, id)."""
+    def updated_pages(resource: str, updated: str, extra: dict) -> Iterator[list[dict]]:
+        """Rows updated since the cursor minus a day (`filters[updated_after]` takes a date), or all."""
         cursor = Cursor(settings.OVERLAP, window)
-        params = {"orders[id]": "ASC"}
+        params = dict(extra)
         if cursor.since:
             params["filters[updated_after]"] = cursor.since.date().isoformat()
         if cursor.until:
             params["filters[updated_before]"] = cursor.until.date().isoformat()
-        for page in offset_pages(client, "contacts", "contacts", params, page_size):
-            yield with_account(cursor.track(page, "udate"), account)
+        for page in offset_pages(client, resource, resource, params, page_size):
+            yield with_account(cursor.track(page, updated), account)
         cursor.commit()
 
-    return (contacts,)
+    def changed_pages(resource: str, updated: str) -> Iterator[list[dict]]:
+        """Every row read (no server-side filter exists), only those updated since the cursor minus
+        `ECOM_OVERLAP` written, so unchanged rows are not rewritten."""
+        cursor = Cursor(settings.ECOM_OVERLAP, window)
+        for page in offset_pages(client, resource, resource, {}, page_size):
+            list(cursor.track([r for r in page if moment_of(r.get(updated))], updated))  # note the newest
+            changed = [r for r in page if within(r.get(updated), cursor.since, cursor.until)]
+            if changed:
+                yield with_account(changed, account)
+        cursor.commit()
+
+    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge")
+    def contacts() -> Iterator[list[dict]]:
+        """`GET /contacts`, cursor `udate` (via `filters[updated_after]`, a date), merge on (account, id)."""
+        yield from updated_pages("contacts", "udate", {"orders[id]": "ASC"})
+
+    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", columns={"organization": {"data_type": "text"}})
+    def deals() -> Iterator[list[dict]]:
+        """`GET /deals`, cursor `mdate` (via `filters[updated_after]`, a date, re-reading the last day),
+        merge on (account, id). `value` is in cents."""
+        yield from updated_pages("deals", "mdate", {})
+
+    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", table_name="ecom_orders")
+    def ecom_orders() -> Iterator[list[dict]]:
+        """`GET /ecomOrders` in full (no updated filter exists), cursor `updatedDate` applied client
+        side (only rows updated since the cursor minus `ECOM_OVERLAP` are written), merge on (account,
+        id). Amounts are in cents."""
+        yield from changed_pages("ecomOrders", "updatedDate")
+
+    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", table_name="ecom_customers")
+    def ecom_customers() -> Iterator[list[dict]]:
+        """`GET /ecomCustomers` in full (no updated filter exists), cursor `tstamp` applied client side,
+        merge on (account, id). Revenue fields are cents as strings."""
+        yield from changed_pages("ecomCustomers", "tstamp")
+
+    return contacts, deals, ecom_orders, ecom_customers

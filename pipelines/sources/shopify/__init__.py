@@ -1,4 +1,5 @@
-"""Shopify Admin REST: orders (with line items, refunds and their transactions) and customers."""
+"""Shopify Admin REST: orders (with line items, payment transactions, refunds and their transactions),
+customers, and what was deleted: destroyed orders from the events feed, customers by listing every id."""
 
 from __future__ import annotations
 
@@ -11,12 +12,40 @@ from pipelines.incremental import Cursor, backfill_window, with_account
 from pipelines.sources.shopify import settings
 
 PRIMARY_KEY = ("source_account", "id")
+# Payment and refund transactions: types fixed so a page of nulls (manual gateways, no parent) never
+# leaves a column out or lets a later page add a variant of it.
+TRANSACTION_COLUMNS = {
+    "id": {"data_type": "bigint"}, "order_id": {"data_type": "bigint"}, "parent_id": {"data_type": "bigint"},
+    "kind": {"data_type": "text"}, "status": {"data_type": "text"}, "amount": {"data_type": "text"},
+    "currency": {"data_type": "text"}, "gateway": {"data_type": "text"}, "authorization": {"data_type": "text"},
+    "receipt__payment_intent": {"data_type": "text"}, "test": {"data_type": "bool"},
+    "created_at": {"data_type": "timestamp"}, "processed_at": {"data_type": "timestamp"},
+}
+REFUND_COLUMNS = {
+    "id": {"data_type": "bigint"}, "order_id": {"data_type": "bigint"}, "note": {"data_type": "text"},
+    "created_at": {"data_type": "timestamp"}, "processed_at": {"data_type": "timestamp"},
+}
+DELETION_COLUMNS = {
+    "id": {"data_type": "bigint"}, "deleted_at": {"data_type": "timestamp"},
+    "event_id": {"data_type": "bigint"}, "message": {"data_type": "text"},
+}
 
 
 def admin_url(base_url: str, api_version: str) -> str:
     """The versioned admin URL: a shop URL gets `/admin/api/<version>` appended; a full one is kept."""
     base_url = base_url.rstrip("/")
     return base_url if "/admin/api/" in base_url else f"{base_url}/admin/api/{api_version}"
+
+
+def named(columns: dict[str, dict]) -> dict[str, dict]:
+    """Nested hints take each column with its name inside (dlt does not fill it in for them)."""
+    return {name: {"name": name, **hint} for name, hint in columns.items()}
+
+
+def deletion(event: dict) -> dict:
+    """A destroy event as a row about the order it destroyed."""
+    return {"id": event["subject_id"], "deleted_at": event["created_at"], "event_id": event["id"],
+            "message": event.get("message")}
 
 
 @dlt.source(name="shopify", section="shopify", max_table_nesting=3)
@@ -48,16 +77,49 @@ def shopify_source(
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge",
                   columns={"customer__id": {"data_type": "bigint"}, "cancelled_at": {"data_type": "timestamp"},
-                           "closed_at": {"data_type": "timestamp"}, "email": {"data_type": "text"}})
+                           "closed_at": {"data_type": "timestamp"}, "email": {"data_type": "text"}},
+                  nested_hints={"transactions": {"columns": named(TRANSACTION_COLUMNS)},
+                                "refunds": {"columns": named(REFUND_COLUMNS)},
+                                ("refunds", "transactions"): {"columns": named(TRANSACTION_COLUMNS)}})
     def orders() -> Iterator[list[dict]]:
         """`GET orders.json?status=any`, cursor `updated_at` (via `updated_at_min`), merge on
-        (account, id); line items, refunds and refund transactions land as child tables replaced with
-        their order."""
+        (account, id); line items, payment `transactions` (`orders__transactions`), refunds and refund
+        transactions land as child tables replaced with their order.
+
+        `status=any` because the default (`open`) hides closed and cancelled orders. Without the
+        `read_all_orders` scope Shopify silently leaves out orders created more than 60 days ago (no
+        error, just fewer rows): grant it to the app's token before the first full read."""
         yield from updated_pages("orders", {"status": "any"})
+
+    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", columns=DELETION_COLUMNS)
+    def order_deletions() -> Iterator[list[dict]]:
+        """`GET events.json?filter=Order&verb=destroy`, cursor the event's `created_at` (via
+        `created_at_min`), merge on (account, id): one row per destroyed order (`id` is the order's id),
+        kept apart from `orders` so merging a deletion never blanks an order's other columns; staging
+        anti-joins on it."""
+        cursor = Cursor(settings.OVERLAP, window)
+        params = {"limit": page_size, **settings.ORDER_DELETION_EVENTS}
+        if cursor.since:
+            params["created_at_min"] = cursor.since.isoformat()
+        if cursor.until:
+            params["created_at_max"] = cursor.until.isoformat()
+        for page in link_header_pages(client, "events.json", "events", params):
+            yield with_account([deletion(event) for event in cursor.track(page, "created_at")], account)
+        cursor.commit()
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", columns={"email": {"data_type": "text"}})
     def customers() -> Iterator[list[dict]]:
         """`GET customers.json`, cursor `updated_at`, merge on (account, id); consent included."""
         yield from updated_pages("customers", {})
 
-    return orders, customers
+    @dlt.resource(name="customer_ids", table_name="customer_ids_seen", primary_key=PRIMARY_KEY,
+                  write_disposition="replace", columns={"id": {"data_type": "bigint"}})
+    def customer_ids() -> Iterator[list[dict]]:
+        """`GET customers.json?fields=id`, no cursor (every id, every run), replaced each run into
+        `customer_ids_seen` keyed (account, id): Shopify has no deletion feed for customers, so staging
+        flags customers no longer listed here as deleted."""
+        params = {"limit": page_size, "fields": settings.CUSTOMER_ID_FIELDS}
+        for page in link_header_pages(client, "customers.json", "customers", params):
+            yield with_account([{"id": customer["id"]} for customer in page], account)
+
+    return orders, customers, order_deletions, customer_ids

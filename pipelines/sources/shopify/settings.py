@@ -11,3 +11,8 @@ REQUIRED = ("sources.shopify.base_url", CREDENTIAL)
 # Client-side pacing to the vendor budget (api-contracts.md), so its limit is respected before it is hit.
 REQUESTS_PER_SECOND = 2
 BURST = 40
+
+# Deletions: Shopify serves destroyed orders as events; customers have no such feed, so their ids are
+# listed in full each run (only the id, at the largest page) and staging flags those no longer listed.
+ORDER_DELETION_EVENTS = {"filter": "Order", "verb": "destroy"}
+CUSTOMER_ID_FIELDS = "id"
