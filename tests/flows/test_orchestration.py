@@ -261,9 +261,18 @@ def prefect_server_with_scheduler(tmp_path):
             time.sleep(0.5)
     with temporary_settings({PREFECT_API_URL: url}):
         yield url
-    server.terminate()
-    server.wait(timeout=30)
+    stop(server)
     log.close()
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL if it has not exited after a grace period (a runner drains its runs first)."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def test_journey_serve_runs_a_deployment_on_its_schedule(loaded_copy, sandbox, tmp_path, prefect_server_with_scheduler):
@@ -296,8 +305,7 @@ def test_journey_serve_runs_a_deployment_on_its_schedule(loaded_copy, sandbox, t
                         type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))))
             completed = [r for r in runs if r.state and r.state.is_completed()]
     finally:
-        serve.terminate()
-        serve.wait(timeout=30)
+        stop(serve)
         log.close()
     assert completed[0].deployment_id is not None
     assert any(a.key == "journey-run-report" and "Rows loaded" in (a.data or "") for a in artifacts_of(completed[0].id))

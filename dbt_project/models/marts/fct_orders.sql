@@ -1,0 +1,67 @@
+with orders as (
+    select * from {{ ref('int_orders_netted') }}
+),
+
+charges as (
+    select * from {{ ref('stg_stripe__charges') }}
+    where status = 'succeeded'
+),
+
+-- the charge that paid each order, by the order id the shop wrote into the charge's metadata
+paid_by as (
+    select
+        shopify_order_id,
+        min(charge_id) as stripe_charge_id,
+        sum(amount) as stripe_amount
+    from charges
+    group by shopify_order_id
+),
+
+sequenced as (
+    select
+        orders.*,
+        case when orders.is_counted then
+            row_number() over (
+                partition by orders.customer_id, orders.is_counted
+                order by orders.created_at, orders.order_id
+            )
+        end as order_sequence
+    from orders
+),
+
+final as (
+    select
+        -- ids
+        sequenced.order_key,
+        sequenced.source_account,
+        sequenced.order_id,
+        sequenced.order_name,
+        sequenced.customer_id,
+        sequenced.shopify_customer_id,
+        paid_by.stripe_charge_id,
+        -- strings
+        sequenced.email,
+        sequenced.financial_status,
+        sequenced.shop_currency as currency,
+        sequenced.country,
+        -- numerics
+        sequenced.gross_revenue,
+        cast(sequenced.refunds as {{ money_type() }}) as refunds,
+        cast(sequenced.net_revenue as {{ money_type() }}) as net_revenue,
+        sequenced.order_sequence,
+        -- booleans
+        sequenced.is_counted,
+        sequenced.is_cancelled,
+        sequenced.order_sequence = 1 as is_first_order,
+        sequenced.order_sequence > 1 as is_repeat_order,
+        paid_by.stripe_charge_id is not null as is_paid_by_stripe,
+        coalesce(paid_by.stripe_amount = sequenced.gross_revenue_presentment, false) as is_payment_reconciled,
+        -- timestamps
+        sequenced.created_at,
+        cast(sequenced.created_at as date) as order_date,
+        sequenced.cancelled_at
+    from sequenced
+    left join paid_by on cast(sequenced.order_id as {{ dbt.type_string() }}) = paid_by.shopify_order_id
+)
+
+select * from final
