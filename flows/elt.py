@@ -142,7 +142,7 @@ def _run(summary: RunSummary, sources: list[str], full_refresh: bool, backfill: 
             logger.error("quality gate failed; nothing published: %s", "; ".join(summary.gate.problems))
             return
         with _step(summary, "publish"):
-            high_water = {load.source: load.high_water for load in summary.loads}
+            high_water = {result.source: result.high_water for result in summary.loads}
             summary.published_rows = publish_marts(warehouse, published, summary.run_id, summary.mode,
                                                    high_water).rows_per_table
     finally:
