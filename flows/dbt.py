@@ -83,11 +83,12 @@ def _status(node_status: object, event_status: object) -> str:
 
 
 def dbt_build(warehouse: Path, select: str | None = None,
-              on_node: Callable[[NodeOutcome], None] | None = None) -> DbtResult:
-    """`dbt build` on the warehouse; `on_node` hears each model and test as it finishes. Raises
-    DbtBuildFailed naming every failed model or test."""
+              on_node: Callable[[NodeOutcome], None] | None = None, full_refresh: bool = False) -> DbtResult:
+    """`dbt build` on the warehouse; `on_node` hears each model and test as it finishes; `full_refresh`
+    rebuilds incremental models from scratch. Raises DbtBuildFailed naming every failed model or test."""
     started = time.monotonic()
-    process = _dbt(["build"] + (["--select", select] if select else []), warehouse)
+    process = _dbt(["build"] + (["--select", select] if select else []) + (["--full-refresh"] if full_refresh else []),
+                   warehouse)
     result, tail = DbtResult(), []
     for line in process.stdout:
         tail = (tail + [line])[-40:]

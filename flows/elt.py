@@ -84,8 +84,9 @@ def dbt_node(outcome: NodeOutcome) -> str:
 
 
 @task(name="dbt-build", timeout_seconds=3600)
-def build(warehouse: str):
-    return dbt_build(Path(warehouse), on_node=lambda outcome: dbt_node(outcome, return_state=True))
+def build(warehouse: str, full_refresh: bool = False):
+    return dbt_build(Path(warehouse), on_node=lambda outcome: dbt_node(outcome, return_state=True),
+                     full_refresh=full_refresh)
 
 
 @task(name="quality-gate")
@@ -135,7 +136,7 @@ def _run(summary: RunSummary, sources: list[str], full_refresh: bool, backfill: 
             for name in sources:  # in turn: DuckDB has one writer
                 load(name, warehouse)
         with _step(summary, "dbt-build"):
-            summary.dbt = build(warehouse)
+            summary.dbt = build(warehouse, full_refresh)
         with _step(summary, "quality-gate"):
             summary.gate = gate(warehouse, published, summary.dbt)
         if not summary.gate.passed:

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from flows.dbt import DbtResult, dbt_source_freshness
 from flows.publish import last_published, mart_row_counts
 
@@ -21,6 +23,7 @@ class GateResult:
     warnings: list[str] = field(default_factory=list)
     freshness: dict[str, str] = field(default_factory=dict)  # source -> pass | warn | error
     volume: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # table -> (now, last published)
+    unlinked: dict[str, int] = field(default_factory=dict)  # system -> source records resolved to no person
 
     @property
     def passed(self) -> bool:
@@ -41,6 +44,15 @@ def volume_problems(now: dict[str, int], before: dict[str, int] | None, min_rati
     return problems
 
 
+def unlinked_records(warehouse: Path) -> dict[str, int]:
+    """Source records the identity model could tie to no person (no email of their own and none through
+    the orders they paid): kept in the warehouse and counted here, never silently dropped."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return dict(con.execute(
+            "select system, count(*) from intermediate.int_identity_records_unioned "
+            "where customer_id is null group by system order by system").fetchall())
+
+
 def run_gate(warehouse: Path, published: Path, dbt: DbtResult, min_ratio: float = MIN_VOLUME_RATIO) -> GateResult:
     gate = GateResult()
     gate.problems += [f"dbt: {failure}" for failure in dbt.failures]
@@ -56,4 +68,8 @@ def run_gate(warehouse: Path, published: Path, dbt: DbtResult, min_ratio: float 
     before = previous["rows_per_table"] if previous else None
     gate.volume = {t: (n, (before or {}).get(t)) for t, n in now.items()}
     gate.problems += volume_problems(now, before, min_ratio)
+    gate.unlinked = unlinked_records(warehouse)
+    if gate.unlinked:
+        gate.warnings.append("identity: source records linked to no person (no email, no paid order): " +
+                             ", ".join(f"{system} {count:,}" for system, count in gate.unlinked.items()))
     return gate

@@ -13,3 +13,16 @@
     select date_day
     from unnest(generate_date_array({{ start_date }}, {{ end_date }}, interval 1 day)) as date_day
 {%- endmacro %}
+
+{# One row per integer from low to high inclusive, as `n`. #}
+{% macro integer_spine(low, high) -%}
+    {{ return(adapter.dispatch('integer_spine', 'journey')(low, high)) }}
+{%- endmacro %}
+
+{% macro default__integer_spine(low, high) -%}
+    select n from generate_series({{ low }}, {{ high }}) as t(n)
+{%- endmacro %}
+
+{% macro bigquery__integer_spine(low, high) -%}
+    select n from unnest(generate_array({{ low }}, {{ high }})) as n
+{%- endmacro %}

@@ -7,6 +7,10 @@ orders as (
     where is_counted
 ),
 
+rfm as (
+    select * from {{ ref('int_customers_rfm_scored') }}
+),
+
 order_totals as (
     select
         customer_id,
@@ -22,22 +26,43 @@ order_totals as (
 
 final as (
     select
+        -- ids
         people.customer_id,
-        people.email,
         people.activecampaign_contact_id,
         people.hubspot_contact_id,
         people.shopify_customer_id,
         people.stripe_customer_id,
-        people.contact_created_at,
-        people.first_seen_at,
-        order_totals.first_order_at,
-        order_totals.last_order_at,
+        -- strings
+        people.email,
+        case
+            when order_totals.lifetime_orders is null then 'prospect'
+            when order_totals.lifetime_orders = 1 then 'new'
+            else 'returning'
+        end as customer_type,
+        coalesce(rfm.rfm_segment, 'prospect') as rfm_segment,
+        -- numerics
+        people.source_records,
         coalesce(order_totals.lifetime_orders, 0) as lifetime_orders,
         cast(coalesce(order_totals.lifetime_gross_revenue, 0) as {{ money_type() }}) as lifetime_gross_revenue,
         cast(coalesce(order_totals.lifetime_refunds, 0) as {{ money_type() }}) as lifetime_refunds,
-        cast(coalesce(order_totals.lifetime_net_revenue, 0) as {{ money_type() }}) as lifetime_net_revenue
+        cast(coalesce(order_totals.lifetime_net_revenue, 0) as {{ money_type() }}) as lifetime_net_revenue,
+        cast(order_totals.lifetime_gross_revenue / order_totals.lifetime_orders as {{ money_type() }})
+            as average_order_value,
+        rfm.recency_days as days_since_last_order,
+        rfm.r_score,
+        rfm.f_score,
+        rfm.m_score,
+        -- booleans
+        people.has_marketing_consent,
+        coalesce(order_totals.lifetime_orders > 1, false) as is_repeat_buyer,
+        -- timestamps
+        people.contact_created_at,
+        people.first_seen_at,
+        order_totals.first_order_at,
+        order_totals.last_order_at
     from people
     left join order_totals on people.customer_id = order_totals.customer_id
+    left join rfm on people.customer_id = rfm.customer_id
 )
 
 select * from final

@@ -72,10 +72,10 @@ final as (
         cast(coalesce(refund_days.refunds, 0) as {{ money_type() }}) as refunds,
         cast(coalesce(order_days.gross_revenue, 0) - coalesce(refund_days.refunds, 0) as {{ money_type() }})
             as net_revenue,
-        coalesce(order_days.orders, 0) as orders,
-        coalesce(order_days.new_customers, 0) as new_customers,
-        coalesce(contact_days.contacts_created, 0) as contacts_created,
-        coalesce(failed_days.failed_payments, 0) as failed_payments
+        cast(coalesce(order_days.orders, 0) as {{ dbt.type_bigint() }}) as orders,
+        cast(coalesce(order_days.new_customers, 0) as {{ dbt.type_bigint() }}) as new_customers,
+        cast(coalesce(contact_days.contacts_created, 0) as {{ dbt.type_bigint() }}) as contacts_created,
+        cast(coalesce(failed_days.failed_payments, 0) as {{ dbt.type_bigint() }}) as failed_payments
     from days
     left join order_days on days.date_day = order_days.date_day
     left join refund_days on days.date_day = refund_days.date_day

@@ -18,7 +18,9 @@ renamed as (
         deleted = '1' as is_deleted,
         -- timestamps
         {{ to_utc('cdate') }} as created_at,
-        {{ to_utc('udate') }} as updated_at
+        {{ to_utc('udate') }} as updated_at,
+        -- the dlt load that last wrote the row: the cursor of incremental models
+        _dlt_load_id
     from contacts
 )
 

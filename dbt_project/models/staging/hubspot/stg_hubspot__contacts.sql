@@ -20,7 +20,9 @@ renamed as (
         properties__hs_email_optout = 'true' as has_opted_out,
         -- timestamps
         {{ to_utc('properties__createdate') }} as created_at,
-        {{ to_utc('properties__lastmodifieddate') }} as updated_at
+        {{ to_utc('properties__lastmodifieddate') }} as updated_at,
+        -- the dlt load that last wrote the row: the cursor of incremental models
+        _dlt_load_id
     from contacts
 )
 

@@ -18,7 +18,9 @@ renamed as (
         email_marketing_consent__state = 'subscribed' as accepts_marketing,
         -- timestamps
         {{ to_utc('created_at') }} as created_at,
-        {{ to_utc('updated_at') }} as updated_at
+        {{ to_utc('updated_at') }} as updated_at,
+        -- the dlt load that last wrote the row: the cursor of incremental models
+        _dlt_load_id
     from customers
 )
 

@@ -28,7 +28,9 @@ renamed as (
         -- timestamps
         {{ to_utc('created_at') }} as created_at,
         {{ to_utc('updated_at') }} as updated_at,
-        {{ to_utc('cancelled_at') }} as cancelled_at
+        {{ to_utc('cancelled_at') }} as cancelled_at,
+        -- the dlt load that last wrote the row: the cursor of incremental models
+        _dlt_load_id
     from orders
 )
 

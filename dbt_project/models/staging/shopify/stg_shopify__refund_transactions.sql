@@ -4,7 +4,7 @@ with transactions as (
 
 orders as (
     -- only to carry the shop (source account) onto the child rows and keep completed loads
-    select _dlt_id, source_account from {{ source('shopify', 'orders') }}
+    select _dlt_id, _dlt_load_id, source_account from {{ source('shopify', 'orders') }}
     where {{ completed_loads('shopify') }}
 ),
 
@@ -25,7 +25,9 @@ renamed as (
         -- booleans
         transactions.kind = 'refund' and transactions.status = 'success' as is_successful_refund,
         -- timestamps
-        {{ to_utc('transactions.processed_at') }} as processed_at
+        {{ to_utc('transactions.processed_at') }} as processed_at,
+        -- the dlt load that last wrote the row: the cursor of incremental models
+        orders._dlt_load_id as _dlt_load_id
     from transactions
     inner join orders on transactions._dlt_root_id = orders._dlt_id
 )

@@ -21,7 +21,9 @@ renamed as (
         {{ minor_to_major('amount', 'currency') }} as amount,
         {{ minor_to_major('amount_refunded', 'currency') }} as amount_refunded,
         -- timestamps
-        {{ from_unix_seconds('created') }} as created_at
+        {{ from_unix_seconds('created') }} as created_at,
+        -- the dlt load that last wrote the row: the cursor of incremental models
+        _dlt_load_id
     from charges
 )
 

@@ -13,7 +13,9 @@ renamed as (
         {{ normalize_email('email') }} as email,
         name,
         -- timestamps
-        {{ from_unix_seconds('created') }} as created_at
+        {{ from_unix_seconds('created') }} as created_at,
+        -- the dlt load that last wrote the row: the cursor of incremental models
+        _dlt_load_id
     from customers
 )
 

@@ -1,0 +1,58 @@
+-- The customer journey: every event of every person, in order, with the time since their previous one.
+-- People are resolved here, at build time, from each event's source record, so when later data merges
+-- two identities their past events follow the person.
+with events as (
+    select * from {{ ref('int_journey_events_unioned') }}
+),
+
+identity as (
+    select * from {{ ref('int_identity_records_unioned') }}
+    where customer_id is not null
+),
+
+resolved as (
+    select
+        events.*,
+        identity.customer_id
+    from events
+    inner join identity
+        on events.identity_system = identity.system
+        and events.source_account = identity.source_account
+        and events.identity_record_id = identity.record_id
+),
+
+sequenced as (
+    select
+        *,
+        row_number() over (
+            partition by customer_id order by event_at, {{ event_type_order('event_type') }}, event_id
+        ) as event_sequence
+    from resolved
+),
+
+final as (
+    select
+        -- ids
+        sequenced.event_id,
+        sequenced.customer_id,
+        sequenced.source_account,
+        sequenced.source_record_id,
+        -- strings
+        sequenced.event_type,
+        sequenced.source_system,
+        sequenced.detail,
+        sequenced.currency,
+        -- numerics
+        sequenced.amount,
+        sequenced.event_sequence,
+        {{ dbt.datediff('previous.event_at', 'sequenced.event_at', 'second') }} as seconds_since_previous_event,
+        -- timestamps
+        sequenced.event_at,
+        previous.event_at as previous_event_at
+    from sequenced
+    left join sequenced as previous
+        on sequenced.customer_id = previous.customer_id
+        and sequenced.event_sequence = previous.event_sequence + 1
+)
+
+select * from final
