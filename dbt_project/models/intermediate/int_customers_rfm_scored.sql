@@ -47,9 +47,9 @@ scored as (
         recency_days,
         frequency,
         monetary,
-        1 + cast(floor(5.0 * (recency_rank - 1) / buyer_count) as {{ dbt.type_int() }}) as r_score,
-        1 + cast(floor(5.0 * (frequency_rank - 1) / buyer_count) as {{ dbt.type_int() }}) as f_score,
-        1 + cast(floor(5.0 * (monetary_rank - 1) / buyer_count) as {{ dbt.type_int() }}) as m_score
+        1 + cast(floor(5.0 * (recency_rank - 1) / buyer_count) as {{ dbt.type_bigint() }}) as r_score,
+        1 + cast(floor(5.0 * (frequency_rank - 1) / buyer_count) as {{ dbt.type_bigint() }}) as f_score,
+        1 + cast(floor(5.0 * (monetary_rank - 1) / buyer_count) as {{ dbt.type_bigint() }}) as m_score
     from ranked
 ),
 
