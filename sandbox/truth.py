@@ -50,12 +50,15 @@ def order_rows(world: World) -> list[dict]:
 
 
 def payment_rows(world: World) -> list[dict]:
-    """One row per Stripe charge; amounts as decimals in the charge's own currency."""
+    """One row per Stripe charge; amounts as decimals in the charge's own currency. `shopify_order_id` is
+    the order the charge really pays (not its metadata, which some checkout apps never write), empty for
+    charges made outside the shop."""
+    stripe = Stripe(world)
     return [{"charge_id": c["id"], "status": c["status"],
              "amount": Decimal(c["amount"]) / MINOR_UNITS[c["currency"]], "currency": c["currency"].upper(),
              "created_at": datetime.fromtimestamp(c["created"], UTC).isoformat(),
-             "shopify_order_id": c["metadata"].get("shopify_order_id", "")}
-            for c in Stripe(world).lists["charges"]]
+             "shopify_order_id": stripe.order_of_charge.get(c["id"], "")}
+            for c in stripe.lists["charges"]]
 
 
 def daily_kpi_rows(world: World) -> list[dict]:

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
-from sandbox.vendors.stripe import charge_attempts, charge_id, payment_intent_id, refund_id
+from sandbox.vendors.stripe import charge_attempts, refund_id, transaction_references
 from sandbox.world import SHOP_CURRENCY, Order, Person, World
 
 NAME = "shopify"
@@ -134,7 +134,8 @@ class Shopify:
 
     def _transactions(self, o: Order) -> list[dict]:
         """The order's payment transactions: Stripe sales (a failed attempt first for some) naming the Stripe
-        charge and payment intent, manual sales, or an authorization (voided for voided orders)."""
+        charge and payment intent as its checkout app does (`payment_setup`: both, the intent only, or
+        neither), manual sales, or an authorization (voided for voided orders)."""
         def transaction(n: int, kind: str, status: str, gateway: str, **extra: object) -> dict:
             return {"id": TRANSACTION_ID_BASE + o.number * TRANSACTIONS_PER_ORDER + n, "order_id": o.order_id,
                     "kind": kind, "status": status, "amount": str(o.total), "currency": SHOP_CURRENCY,
@@ -142,9 +143,9 @@ class Shopify:
                     "test": False, "authorization": None, "receipt": {}, **extra}
 
         if o.paid_by_stripe:
-            intent = payment_intent_id(self.world.seed, o)
+            person = self.world.person(o.person_id)
             return [transaction(n, "sale", "success" if status == "succeeded" else "failure", "stripe",
-                                authorization=charge_id(self.world.seed, o, n), receipt={"payment_intent": intent})
+                                **transaction_references(self.world.seed, o, person, n))
                     for n, status in enumerate(charge_attempts(o))]
         if o.counted:
             return [transaction(0, "sale", "success", "manual")]

@@ -11,13 +11,23 @@ failed attempt first for some), one refund per successful Shopify refund (agains
 one balance transaction per succeeded charge and per refund, and the events of all of these. `/v1/events`
 serves only the last EVENT_RETENTION before the sandbox's clock; a balance transaction is `available`
 once its `available_on` has passed on that clock.
+
+Not every payment links the two systems the same way (`payment_setup`), so reconciliation has every case
+real shops have: most orders are paid through the Stripe app (the Shopify transaction names the charge and
+the intent), some through a newer app that names only the intent, some through an older checkout app that
+names neither and makes bare charges (no intent, no metadata; only email, amount and time tie them), and
+some in another Stripe account this one cannot see. Some charges carry no `metadata.shopify_order_id`, and
+some customers are charged outside the shop (wholesale invoices, manual charges in the dashboard), paying
+no order at all. `order_of_charge` keeps the truth: the order each charge really pays.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import random
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -58,6 +68,37 @@ def fee(amount: int) -> int:
     return int((amount * FEE_RATE + FEE_FIXED_MINOR).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+# How a Stripe-paid order's checkout links Shopify to Stripe (see `payment_setup`).
+STRIPE_APP = "stripe_app"  # transaction `authorization` = charge id, `receipt.payment_intent` = intent id
+INTENT_ONLY = "intent_only"  # newer app: `authorization` empty, `receipt.payment_intent` set
+LEGACY_APP = "legacy_app"  # older checkout app: neither; a bare charge (no intent, no metadata)
+OTHER_ACCOUNT = "other_account"  # charged in a Stripe account not configured here: Stripe serves nothing
+CHECKOUT_WEIGHTS = {STRIPE_APP: 82, INTENT_ONLY: 7, LEGACY_APP: 7, OTHER_ACCOUNT: 4}
+METADATA_MISSING = 0.1  # charges whose app wrote no `metadata.shopify_order_id`
+UNLINKED_CHARGE = 0.06  # a Stripe customer charged outside the shop (paying no order)
+UNLINKED_CLEARANCE = timedelta(days=2)  # ... never this close to one of their orders, so it matches none
+
+
+@dataclass(frozen=True)
+class PaymentSetup:
+    """How one Stripe-paid order's payment is recorded on each side."""
+
+    checkout: str
+    writes_metadata: bool
+
+
+def payment_setup(seed: int, order: Order, payer: Person) -> PaymentSetup:
+    """Drawn from the order's own `payment` stream, so no earlier draw of the world changes. The older
+    checkout app is drawn only for payers whose Stripe records carry their email: without it nothing
+    would tie its bare charges to the order, and the truth would claim a link no one could find."""
+    rng = random.Random(f"{seed}/{order.order_id}/payment")
+    checkout = rng.choices(list(CHECKOUT_WEIGHTS), weights=list(CHECKOUT_WEIGHTS.values()))[0]
+    writes_metadata = rng.random() >= METADATA_MISSING
+    if checkout == LEGACY_APP and not payer.stripe_email:
+        checkout = STRIPE_APP
+    return PaymentSetup(checkout, writes_metadata and checkout != LEGACY_APP)
+
+
 # --- ids other vendors refer to (Shopify's order transactions) -------------------------------------
 def charge_attempts(order: Order) -> list[str]:
     """The statuses of the charges made for a Stripe-paid order, in order: some fail once first."""
@@ -70,6 +111,16 @@ def charge_id(seed: int, order: Order, attempt: int) -> str:
 
 def payment_intent_id(seed: int, order: Order) -> str:
     return "pi_" + stable_token(seed, "pi", order.order_id, length=24)
+
+
+def transaction_references(seed: int, order: Order, payer: Person, attempt: int) -> dict:
+    """What Shopify's transaction for a charge attempt records of Stripe, as the order's checkout app
+    writes it: `authorization` (the charge id) and `receipt.payment_intent`, both, one or neither."""
+    checkout = payment_setup(seed, order, payer).checkout
+    names_charge = checkout in (STRIPE_APP, OTHER_ACCOUNT)
+    names_intent = checkout in (STRIPE_APP, INTENT_ONLY, OTHER_ACCOUNT)
+    return {"authorization": charge_id(seed, order, attempt) if names_charge else None,
+            "receipt": {"payment_intent": payment_intent_id(seed, order)} if names_intent else {}}
 
 
 def refund_id(seed: int, shopify_refund_id: int) -> str:
@@ -89,6 +140,7 @@ class Stripe:
         self.api_key = f"sk_test_sandbox{world.seed}" + stable_token(world.seed, "key", length=16)
         self.account_id = "acct_" + stable_token(world.seed, "account", length=16)
         self.lists: dict[str, list[dict]] = {name: [] for name in FILTERS}
+        self.order_of_charge: dict[str, int] = {}  # the truth: the Shopify order each served charge pays
         for p in world.people:
             if p.stripe_customer_id:
                 customer = self._customer(p)
@@ -97,6 +149,9 @@ class Stripe:
         for order in world.orders():
             if order.paid_by_stripe:
                 self._payments(order)
+        for p in world.people:
+            if p.stripe_customer_id:
+                self._unlinked_charge(p)
         self.lists = {name: self._newest_first(records) for name, records in self.lists.items()}
 
     def index(self, root: str) -> dict:
@@ -115,43 +170,80 @@ class Stripe:
                 "livemode": False, "metadata": {}}
 
     def _payments(self, order: Order) -> None:
-        """An order's payment intent, charges, refunds, balance transactions and events."""
+        """An order's payment intent, charges, refunds, balance transactions and events, as its checkout
+        app made them (none if it charged another account)."""
         seed, currency = self.world.seed, SHOP_CURRENCY.lower()
         person = self.world.person(order.person_id)
+        setup = payment_setup(seed, order, person)
+        if setup.checkout == OTHER_ACCOUNT:
+            return
         amount, created = minor(order.total, currency), _ts(order.created_at)
-        intent_id = payment_intent_id(seed, order)
-        metadata = {"shopify_order_id": str(order.order_id)}
+        intent_id = None if setup.checkout == LEGACY_APP else payment_intent_id(seed, order)
+        metadata = {"shopify_order_id": str(order.order_id)} if setup.writes_metadata else {}
         charges = []
         for n, status in enumerate(charge_attempts(order)):
-            succeeded = status == "succeeded"
-            charge = {
-                "id": charge_id(seed, order, n), "object": "charge", "amount": amount,
-                "amount_captured": amount if succeeded else 0, "amount_refunded": 0, "refunded": False,
-                "currency": currency, "customer": person.stripe_customer_id, "created": created - 30 + n * 20,
-                "status": status, "paid": succeeded, "captured": succeeded,
-                "failure_code": None if succeeded else "card_declined",
-                "failure_message": None if succeeded else "Your card was declined.",
-                "payment_intent": intent_id, "balance_transaction": None,
-                "billing_details": {"email": person.stripe_email, "name": None},
-                "metadata": dict(metadata), "livemode": False, "description": f"Shopify order #{order.number}",
-            }
-            if succeeded:
-                charge["balance_transaction"] = self._balance_transaction(charge, "charge", amount)["id"]
+            charge = self._charge(charge_id(seed, order, n), status, amount, created - 30 + n * 20,
+                                  person.stripe_customer_id, person.stripe_email, intent_id, metadata,
+                                  f"Shopify order #{order.number}")
+            self.order_of_charge[charge["id"]] = order.order_id
             charges.append(charge)
-            self._event(f"charge.{status}", charge["created"], charge)
-        self.lists["charges"] += charges
         paid = next((c for c in charges if c["status"] == "succeeded"), None)
-        self.lists["payment_intents"].append({
-            "id": intent_id, "object": "payment_intent", "amount": amount, "amount_received": amount if paid else 0,
-            "capture_method": "automatic", "confirmation_method": "automatic", "created": charges[0]["created"] - 5,
-            "currency": currency, "customer": person.stripe_customer_id, "latest_charge": charges[-1]["id"],
-            "livemode": False, "metadata": dict(metadata), "payment_method_types": ["card"],
-            "status": "succeeded" if paid else "requires_payment_method", "canceled_at": None,
-            "description": f"Shopify order #{order.number}",
-        })
+        if intent_id:
+            self.lists["payment_intents"].append({
+                "id": intent_id, "object": "payment_intent", "amount": amount,
+                "amount_received": amount if paid else 0, "capture_method": "automatic",
+                "confirmation_method": "automatic", "created": charges[0]["created"] - 5, "currency": currency,
+                "customer": person.stripe_customer_id, "latest_charge": charges[-1]["id"], "livemode": False,
+                "metadata": dict(metadata), "payment_method_types": ["card"],
+                "status": "succeeded" if paid else "requires_payment_method", "canceled_at": None,
+                "description": f"Shopify order #{order.number}",
+            })
         for r in order.refunds if paid else []:
             if r.succeeded:
                 self._refund(paid, r.refund_id, minor(r.amount, currency), _ts(r.processed_at))
+
+    def _charge(self, charge_id: str, status: str, amount: int, created: int, customer: str | None,
+                email: str | None, intent_id: str | None, metadata: dict, description: str) -> dict:
+        """A charge (with its balance transaction if it succeeded) and its event, listed."""
+        succeeded = status == "succeeded"
+        charge = {
+            "id": charge_id, "object": "charge", "amount": amount,
+            "amount_captured": amount if succeeded else 0, "amount_refunded": 0, "refunded": False,
+            "currency": SHOP_CURRENCY.lower(), "customer": customer, "created": created,
+            "status": status, "paid": succeeded, "captured": succeeded,
+            "failure_code": None if succeeded else "card_declined",
+            "failure_message": None if succeeded else "Your card was declined.",
+            "payment_intent": intent_id, "balance_transaction": None,
+            "billing_details": {"email": email, "name": None},
+            "metadata": dict(metadata), "livemode": False, "description": description,
+        }
+        if succeeded:
+            charge["balance_transaction"] = self._balance_transaction(charge, "charge", amount)["id"]
+        self.lists["charges"].append(charge)
+        self._event(f"charge.{status}", charge["created"], charge)
+        return charge
+
+    def _unlinked_charge(self, p: Person) -> None:
+        """For some customers, a charge made outside the shop: a wholesale invoice (on their customer) or a
+        manual charge in the dashboard (no customer, sometimes no email). It pays no order, and it is at
+        least UNLINKED_CLEARANCE from each of their orders, so no fair match by email, amount and time
+        exists. Drawn from the person's own `stripe_unlinked` stream."""
+        rng = random.Random(f"{self.world.seed}/{p.person_id}/stripe_unlinked")
+        if rng.random() >= UNLINKED_CHARGE:
+            return
+        invoice = rng.random() < 0.65
+        amount = rng.randint(5_000, 150_000)
+        start = p.orders[0].created_at  # their customer exists from (just before) the first order
+        for _ in range(20):
+            at = (start + (self.world.clock - start) * rng.random()).replace(microsecond=0)
+            if all(abs(at - o.created_at) >= UNLINKED_CLEARANCE for o in p.orders):
+                break
+        else:
+            return
+        self._charge("ch_" + stable_token(self.world.seed, "unlinked", p.person_id, length=24), "succeeded",
+                     amount, _ts(at), p.stripe_customer_id if invoice else None,
+                     p.stripe_email if invoice or rng.random() < 0.5 else None, None, {},
+                     "Invoice: wholesale order" if invoice else "Manual charge")
 
     def _refund(self, charge: dict, shopify_refund_id: int, amount: int, created: int) -> None:
         refund = {"id": refund_id(self.world.seed, shopify_refund_id), "object": "refund", "amount": amount,

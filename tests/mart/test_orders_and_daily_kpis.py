@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from sandbox.truth import daily_kpi_rows, order_rows
+from sandbox.vendors.stripe import Stripe
 
 pytestmark = [pytest.mark.mart, pytest.mark.slow]
 
@@ -33,7 +34,12 @@ def test_fct_orders_matches_every_order_of_the_truth_to_the_cent(elt_run, world)
 
 
 def test_every_stripe_paid_order_reconciles_with_its_charge(elt_run, world):
-    stripe_paid = {o.order_id for o in world.orders() if o.paid_by_stripe}
+    """Every order a charge of this Stripe account paid (however the checkout linked them), and no other: an
+    order charged in another Stripe account has no charge to reconcile with."""
+    stripe = Stripe(world)
+    stripe_paid = {stripe.order_of_charge[c["id"]] for c in stripe.lists["charges"]
+                   if c["status"] == "succeeded" and c["id"] in stripe.order_of_charge}
+    assert stripe_paid < {o.order_id for o in world.orders() if o.paid_by_stripe}
     reconciled = {order_id for (order_id,) in rows(
         elt_run["warehouse"], "select order_id from marts.fct_orders where is_payment_reconciled")}
     assert stripe_paid and reconciled == stripe_paid

@@ -2,19 +2,23 @@ with orders as (
     select * from {{ ref('int_orders_netted') }}
 ),
 
-charges as (
-    select * from {{ ref('stg_stripe__charges') }}
-    where status = 'succeeded'
+payments as (
+    select * from {{ ref('int_payments_matched') }}
 ),
 
--- the charge that paid each order, by the order id the shop wrote into the charge's metadata
+-- the charge that paid each order: a successful sale matched to a succeeded charge of the same amount
 paid_by as (
     select
-        shopify_order_id,
-        min(charge_id) as stripe_charge_id,
-        sum(amount) as stripe_amount
-    from charges
-    group by shopify_order_id
+        order_key,
+        min(stripe_charge_id) as stripe_charge_id,
+        sum(stripe_amount) as stripe_amount
+    from payments
+    where is_matched
+        and shopify_kind in ('sale', 'capture')
+        and shopify_status = 'success'
+        and stripe_status = 'succeeded'
+        and amount_difference = 0
+    group by order_key
 ),
 
 sequenced as (
@@ -61,7 +65,7 @@ final as (
         cast(sequenced.created_at as date) as order_date,
         sequenced.cancelled_at
     from sequenced
-    left join paid_by on cast(sequenced.order_id as {{ dbt.type_string() }}) = paid_by.shopify_order_id
+    left join paid_by on sequenced.order_key = paid_by.order_key
 )
 
 select * from final
