@@ -18,21 +18,21 @@ stripe_customers as (
     select * from {{ ref('stg_stripe__customers') }}
 ),
 
-charges as (
-    select * from {{ ref('stg_stripe__charges') }}
-    where customer_id is not null
+payments as (
+    select * from {{ ref('int_payments_matched') }}
+    where is_matched and stripe_customer_id is not null
 ),
 
--- a Stripe customer without an email is the person whose orders their charges paid
+-- a Stripe customer without an email is the person whose orders their charges paid (by the matching)
 paid_order_emails as (
     select
-        charges.source_account,
-        charges.customer_id,
+        payments.stripe_account as source_account,
+        payments.stripe_customer_id as customer_id,
         min(shopify_orders.email) as email
-    from charges
-    inner join shopify_orders on charges.shopify_order_id = cast(shopify_orders.order_id as {{ dbt.type_string() }})
+    from payments
+    inner join shopify_orders on payments.order_key = shopify_orders.order_key
     where shopify_orders.email is not null
-    group by charges.source_account, charges.customer_id
+    group by payments.stripe_account, payments.stripe_customer_id
 ),
 
 stripe_payers as (

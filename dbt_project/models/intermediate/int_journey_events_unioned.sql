@@ -50,8 +50,28 @@ refunds as (
     select * from {{ ref('stg_shopify__refund_transactions') }} where is_successful_refund and {{ since }}
 ),
 
+-- a payment belongs to the person of the order it paid (by the matching), else to its Stripe customer;
+-- either side's load brings it in, since a charge may be matched only when its order arrives
 charges as (
-    select * from {{ ref('stg_stripe__charges') }} where status in ('succeeded', 'failed') and {{ since }}
+    select
+        charges.*,
+        orders.source_account as order_account,
+        cast(orders.order_id as {{ dbt.type_string() }}) as paid_order_id,
+        {{ greatest_load_id('charges._dlt_load_id', 'orders._dlt_load_id') }} as event_load_id
+    from {{ ref('stg_stripe__charges') }} as charges
+    left join {{ ref('int_payments_matched') }} as payments
+        on charges.source_account = payments.stripe_account
+        and charges.charge_id = payments.stripe_charge_id
+        and payments.is_matched
+    left join {{ ref('stg_shopify__orders') }} as orders on payments.order_key = orders.order_key
+    where charges.status in ('succeeded', 'failed')
+),
+
+charges_changed as (
+    select * from charges
+    {% if is_incremental() -%}
+    where event_load_id > (select coalesce(max(_dlt_load_id), '') from {{ this }})
+    {%- endif %}
 ),
 
 -- a HubSpot deal is an event of each contact it is associated with; either side's load brings it in
@@ -60,7 +80,7 @@ hubspot_deals_per_contact as (
         hubspot_deals.*,
         hubspot_deal_contacts.contact_id,
         {{ dbt.concat(["hubspot_deals.deal_id", "'/'", "hubspot_deal_contacts.contact_id"]) }} as deal_contact_id,
-        greatest(hubspot_deals._dlt_load_id, hubspot_deal_contacts._dlt_load_id) as event_load_id
+        {{ greatest_load_id('hubspot_deals._dlt_load_id', 'hubspot_deal_contacts._dlt_load_id') }} as event_load_id
     from hubspot_deals
     inner join hubspot_deal_contacts on hubspot_deals.deal_key = hubspot_deal_contacts.deal_key
 ),
@@ -83,46 +103,50 @@ deals as (
 ),
 
 events as (
-    -- event_type, event_at, source system/account/record, identity system/record, amount, currency, detail
+    -- event_type, event_at, source system/account/record, identity system/account/record, amount, currency,
+    -- detail, the load that wrote it
     select 'contact_created' as event_type, created_at as event_at, 'activecampaign' as source_system,
         source_account, contact_id as source_record_id, 'activecampaign' as identity_system,
-        contact_id as identity_record_id, cast(null as {{ money_type() }}) as amount,
+        source_account as identity_account, contact_id as identity_record_id, cast(null as {{ money_type() }}) as amount,
         cast(null as {{ dbt.type_string() }}) as currency, cast(null as {{ dbt.type_string() }}) as detail,
         _dlt_load_id
     from activecampaign_contacts
     where not is_deleted
     union all
-    select 'contact_created', created_at, 'hubspot', source_account, contact_id, 'hubspot', contact_id,
-        null, null, null, _dlt_load_id
+    select 'contact_created', created_at, 'hubspot', source_account, contact_id, 'hubspot', source_account,
+        contact_id, null, null, null, _dlt_load_id
     from hubspot_contacts
     where not is_deleted
     union all
     select 'lifecycle_stage_changed', changed_at, 'hubspot', source_account,
-        {{ dbt.concat(["contact_id", "'/'", "lifecycle_stage"]) }}, 'hubspot', contact_id,
+        {{ dbt.concat(["contact_id", "'/'", "lifecycle_stage"]) }}, 'hubspot', source_account, contact_id,
         null, null, lifecycle_stage, _dlt_load_id
     from lifecycle_stages
     union all
-    select 'deal_created', created_at, source_system, source_account, source_record_id, source_system, contact_id,
-        amount, currency, deal_name, _dlt_load_id
+    select 'deal_created', created_at, source_system, source_account, source_record_id, source_system,
+        source_account, contact_id, amount, currency, deal_name, _dlt_load_id
     from deals
     union all
     select {{ dbt.concat(["'deal_'", "deal_status"]) }}, closed_at, source_system, source_account, source_record_id,
-        source_system, contact_id, amount, currency, deal_name, _dlt_load_id
+        source_system, source_account, contact_id, amount, currency, deal_name, _dlt_load_id
     from deals
     where deal_status in ('won', 'lost') and closed_at is not null
     union all
     select 'order_placed', created_at, 'shopify', source_account, cast(order_id as {{ dbt.type_string() }}),
-        'shopify_order', cast(order_id as {{ dbt.type_string() }}), gross_revenue, shop_currency, financial_status,
-        _dlt_load_id
+        'shopify_order', source_account, cast(order_id as {{ dbt.type_string() }}), gross_revenue, shop_currency,
+        financial_status, _dlt_load_id
     from orders
     union all
     select 'refund_issued', processed_at, 'shopify', source_account, cast(transaction_id as {{ dbt.type_string() }}),
-        'shopify_order', cast(order_id as {{ dbt.type_string() }}), amount, currency, null, _dlt_load_id
+        'shopify_order', source_account, cast(order_id as {{ dbt.type_string() }}), amount, currency, null,
+        _dlt_load_id
     from refunds
     union all
     select {{ dbt.concat(["'payment_'", "status"]) }}, created_at, 'stripe', source_account, charge_id,
-        'stripe', customer_id, amount, currency, failure_code, _dlt_load_id
-    from charges
+        case when paid_order_id is not null then 'shopify_order' else 'stripe' end,
+        coalesce(order_account, source_account), coalesce(paid_order_id, customer_id), amount, currency,
+        failure_code, event_load_id
+    from charges_changed
 ),
 
 keyed as (

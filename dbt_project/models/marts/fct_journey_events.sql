@@ -17,7 +17,7 @@ resolved as (
     from events
     inner join identity
         on events.identity_system = identity.system
-        and events.source_account = identity.source_account
+        and events.identity_account = identity.source_account
         and events.identity_record_id = identity.record_id
 ),
 
