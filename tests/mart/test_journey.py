@@ -12,6 +12,7 @@ import pytest
 
 from flows.dbt import run_dbt
 from sandbox.truth import order_rows, payment_rows, people_rows
+from sandbox.vendors.stripe import Stripe
 
 pytestmark = [pytest.mark.mart, pytest.mark.slow]
 
@@ -38,6 +39,12 @@ def test_identity_links_every_buyers_records_with_precision_and_recall_one(chain
     """Each true buyer's records (CRM contacts, Shopify customer, Stripe customer, orders) against the
     person the mart resolved each record to."""
     by_email = {p.email: p for p in chain.world.people}
+    # a Stripe customer with no email whose charges here pay no order (all went through another Stripe
+    # account) carries nothing that could link it: it must be kept unlinked and counted, not guessed
+    paying = {r["charge_id"] for r in payment_rows(chain.world) if r["shopify_order_id"]}
+    paid_by = {c["customer"] for c in Stripe(chain.world).lists["charges"] if c["customer"] and c["id"] in paying}
+    unlinkable = {p.stripe_customer_id for p in chain.world.people
+                  if p.stripe_customer_id and p.stripe_email_missing and p.stripe_customer_id not in paid_by}
     truth = set()
     for p in chain.world.people:
         if not p.counted_orders:
@@ -45,8 +52,12 @@ def test_identity_links_every_buyers_records_with_precision_and_recall_one(chain
         truth |= {(p.person_id, "order", str(o.order_id)) for o in p.orders}
         for system, record in (("activecampaign", p.activecampaign_contact_id), ("hubspot", p.hubspot_contact_id),
                                ("shopify_customer", p.shopify_customer_id), ("stripe", p.stripe_customer_id)):
-            if record:
+            if record and record not in unlinkable:
                 truth.add((p.person_id, system, str(record)))
+    kept = {record for (record,) in rows(chain.warehouse, """
+        select record_id from intermediate.int_identity_records_unioned
+        where system = 'stripe' and customer_id is null""")}
+    assert unlinkable <= kept  # kept, and counted by the gate
     buyers = {p.person_id for p in chain.world.people if p.counted_orders}
     mart = set()
     for email, ac, hubspot, shopify, stripe in rows(chain.warehouse, """
