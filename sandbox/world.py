@@ -34,6 +34,8 @@ CHANNELS = {("google", "organic"): "ORGANIC_SEARCH", ("google", "cpc"): "PAID_SE
             ("instagram", "social"): "SOCIAL_MEDIA", ("newsletter", "email"): "EMAIL_MARKETING",
             ("(direct)", "(none)"): "DIRECT_TRAFFIC", ("partner-blog.example", "referral"): "REFERRALS"}
 CAMPAIGNS = ["spring_sale", "summer_drop", "black_friday", "welcome_series", "restock"]
+CONVERTING_SHARE = 0.6  # orders whose session came from a tracked touch (Shopify's `landing_site` records it)
+RESEARCH_VISITS = [0, 1, 1, 2, 3]  # touches in the two weeks before an order, one drawn per order
 DEAL_NAMES = ["Wholesale order", "Gift cards", "Team merch", "Event kit", "Subscription box"]
 
 
@@ -202,8 +204,9 @@ class Person:
     hubspot_contact_id: str = ""
     shopify_customer_id: int | None = None
     stripe_customer_id: str = ""
-    # CRM facts and marketing touches, drawn from the person's own `crm` stream (see _crm)
+    # CRM facts and marketing touches, drawn from the person's own `crm` and `touches` streams (see _crm)
     touches: list[Touch] = field(default_factory=list)
+    sessions: dict[int, Touch] = field(default_factory=dict)  # order id -> the touch of its converting session
     lifecycle: list[tuple[str, datetime]] = field(default_factory=list)  # HubSpot stage history, oldest first
     hubspot_updated_at: datetime | None = None  # the listed contact's lastmodifieddate
     hubspot_indexed_at: datetime | None = None  # late update: search sees the contact only from then on
@@ -389,6 +392,38 @@ def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
     return (start + (end - start) * rng.random()).replace(microsecond=0) if end > start else start
 
 
+def _touch(rng: random.Random, person_id: int, at: datetime) -> Touch:
+    source, medium = rng.choice(list(CHANNELS))
+    campaign = rng.choice(CAMPAIGNS) if medium in ("cpc", "email", "social") else ""
+    return Touch(person_id, at.replace(microsecond=0), source, medium, campaign)
+
+
+def _order_touches(seed: int, p: Person, clock: datetime) -> None:
+    """Touches around each order, from a stream of their own, so the `crm` stream's later draws (lifecycle,
+    merges, deals) stay what they were: research visits in the two weeks before it, and for CONVERTING_SHARE
+    of orders the session that converted, 1 to 30 minutes before it (`p.sessions`). A person's touches stay
+    in time order, never after the clock, and never two at the same second (HubSpot keys history by time)."""
+    rng = random.Random(f"{seed}/{p.person_id}/touches")
+    taken = {t.touched_at for t in p.touches}
+
+    def add(at: datetime) -> Touch:
+        at = min(at.replace(microsecond=0), clock)
+        while at in taken:
+            at -= timedelta(seconds=1)
+        taken.add(at)
+        touch = _touch(rng, p.person_id, at)
+        p.touches.append(touch)
+        return touch
+
+    for order in p.orders:
+        for _ in range(rng.choice(RESEARCH_VISITS)):
+            before = timedelta(seconds=rng.uniform(3600, 14 * 86400))
+            add(max(p.created_at + timedelta(minutes=1), order.created_at - before))
+        if rng.random() < CONVERTING_SHARE:
+            p.sessions[order.order_id] = add(order.created_at - timedelta(seconds=rng.uniform(61, 1800)))
+    p.touches.sort(key=lambda t: t.touched_at)
+
+
 def _crm(seed: int, p: Person, clock: datetime) -> None:
     """The person's CRM facts and marketing touches, from a stream of their own apart from the one that
     drew their orders, so adding these changed no earlier draw."""
@@ -408,6 +443,7 @@ def _crm(seed: int, p: Person, clock: datetime) -> None:
         source, medium = rng.choice(channels)
         campaign = rng.choice(CAMPAIGNS) if medium in ("cpc", "email", "social") else ""
         p.touches.append(Touch(p.person_id, at, source, medium, campaign))
+    _order_touches(seed, p, clock)
 
     # HubSpot: a subscriber who becomes a lead soon after (or a lead from a form at once), a customer at
     # the first order

@@ -9,6 +9,9 @@ milliseconds, `limit` at most 200, 400 once `after + limit` passes the 10,000 ha
 rows, and a search index that sees a late update only some time after it happened. Rate limit (section
 4.4): 100 requests per 10 seconds (Free/Starter private app), over it 429 `RATE_LIMIT` /
 `TEN_SECONDLY_ROLLING`, with `Retry-After` only sometimes; search has its own 5 requests per second.
+A contact's marketing touches up to the world's clock are its "latest source" properties (`hs_latest_source`:
+the channel category; `_data_1`: the utm source; `_data_2`: the utm campaign, "" when none; `_timestamp`),
+whose `propertiesWithHistory` hold one version per touch, newest first, like `lifecyclestage`'s.
 The date-versioned paths (`/crm/objects/2026-03/...`) are aliases of the v3 ones.
 """
 
@@ -25,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget, LeakyBucket
-from sandbox.world import CrmRecord, Deal, Person, World, stable_token
+from sandbox.world import CrmRecord, Deal, Person, Touch, World, stable_token
 
 NAME = "hubspot"
 PORTAL_ID = 40_000_000
@@ -36,7 +39,12 @@ DEFAULT_PROPERTIES = {
     "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
               "pipeline"),
 }
-DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_lastmodifieddate", "closedate"})
+DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_lastmodifieddate", "closedate",
+                             "hs_latest_source_timestamp"})
+# the "latest source" properties and how each is read off a touch
+LATEST_SOURCE: dict[str, Callable[[Touch], str]] = {
+    "hs_latest_source": lambda t: t.channel, "hs_latest_source_data_1": lambda t: t.source,
+    "hs_latest_source_data_2": lambda t: t.campaign, "hs_latest_source_timestamp": lambda t: iso_ms(t.touched_at)}
 NUMBER_PROPERTIES = frozenset({"hs_object_id", "amount"})
 DEAL_STAGES = {"open": "presentationscheduled", "won": "closedwon", "lost": "closedlost"}
 ASSOCIATION_TYPES = {("deals", "contacts"): "deal_to_contact", ("contacts", "deals"): "contact_to_deal"}
@@ -120,6 +128,7 @@ class Hubspot:
         self._received: list[dict] = []
         self.records: dict[str, dict[str, dict]] = {"contacts": {}, "deals": {}}  # by id, in id order
         self.history: dict[str, list[dict]] = {}  # contact id -> lifecyclestage history, newest first
+        self.source_history: dict[str, dict[str, list[dict]]] = {}  # contact id -> latest-source property -> history
         self.indexed_at: dict[str, datetime] = {}  # contact id -> when a late update reaches the search index
         self.links: dict[tuple[str, str], list[str]] = {}  # (object, id) -> associated contact or deal ids
         contacts: list[tuple[str, dict]] = []
@@ -151,7 +160,7 @@ class Hubspot:
                       "hs_object_id": p.hubspot_contact_id, "lastmodifieddate": iso_ms(p.hubspot_updated_at),
                       "lifecyclestage": p.lifecycle[-1][0], "hs_email_optout": _string(not p.accepts_marketing),
                       "hs_analytics_source": p.touches[0].channel,
-                      "hs_merged_object_ids": ";".join(merged) or None}
+                      "hs_merged_object_ids": ";".join(merged) or None, **self._latest_source(p)}
         sources = ["FORM"] + ["INTEGRATION" if stage == "customer" else "AUTOMATION_PLATFORM"
                               for stage, _ in p.lifecycle[1:]]
         self.history[p.hubspot_contact_id] = [
@@ -161,6 +170,15 @@ class Hubspot:
             self.indexed_at[p.hubspot_contact_id] = p.hubspot_indexed_at
         self.links[("contacts", p.hubspot_contact_id)] = [d.deal_id for d in p.deals if d.vendor == NAME]
         return _record(p.hubspot_contact_id, properties, p.created_at, p.hubspot_updated_at)
+
+    def _latest_source(self, p: Person) -> dict[str, str]:
+        """The latest-source properties of the person's newest touch up to the clock (later touches have
+        not happened yet), and their history: one version per touch, newest first, stamped when it happened."""
+        touches = [t for t in p.touches if t.touched_at <= self.world.clock]
+        self.source_history[p.hubspot_contact_id] = {
+            name: [{"value": read(t), "timestamp": iso_ms(t.touched_at), "sourceType": "ANALYTICS", "sourceId": None}
+                   for t in reversed(touches)] for name, read in LATEST_SOURCE.items()}
+        return {name: read(touches[-1]) for name, read in LATEST_SOURCE.items()} if touches else {}
 
     def _archived_contact(self, r: CrmRecord) -> dict:
         p = self.world.person(r.person_id)
@@ -254,6 +272,8 @@ class Hubspot:
     def _history(self, obj: str, record: dict, name: str) -> list[dict]:
         if obj == "contacts" and name == "lifecyclestage" and record["id"] in self.history:
             return self.history[record["id"]]
+        if obj == "contacts" and name in self.source_history.get(record["id"], {}):
+            return self.source_history[record["id"]][name]
         value = record["properties"].get(name)
         return [] if value is None else [{"value": value, "timestamp": record["updatedAt"], "sourceType": "CRM_UI",
                                           "sourceId": None}]

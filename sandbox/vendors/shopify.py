@@ -20,12 +20,13 @@ import json
 import math
 import re
 from datetime import datetime, timedelta
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
 from sandbox.vendors.stripe import charge_attempts, refund_id, transaction_references
-from sandbox.world import SHOP_CURRENCY, Order, Person, World
+from sandbox.world import SHOP_CURRENCY, Order, Person, Touch, World
 
 NAME = "shopify"
 API_VERSION = "2025-01"
@@ -41,6 +42,9 @@ SCOPES = frozenset({"read_orders", "read_all_orders", "read_customers"})
 ORDER_WINDOW = timedelta(days=60)  # how far back orders are visible without `read_all_orders`
 TRANSACTION_ID_BASE = 9_000_000_000  # order transactions: base + order number * TRANSACTIONS_PER_ORDER + n
 TRANSACTIONS_PER_ORDER = 4
+# the site a visit from each utm source is referred by; email and direct visits send no referrer
+REFERRERS = {"google": "https://www.google.com/", "instagram": "https://l.instagram.com/",
+             "partner-blog.example": "https://partner-blog.example/"}
 
 
 def local(moment: datetime | None) -> str | None:
@@ -50,6 +54,19 @@ def local(moment: datetime | None) -> str | None:
 def money_bag(amount: str) -> dict:
     bag = {"amount": amount, "currency_code": SHOP_CURRENCY}
     return {"shop_money": bag, "presentment_money": dict(bag)}
+
+
+def landing(session: Touch | None) -> dict[str, str]:
+    """`landing_site` and `referring_site` of an order: the UTM parameters of the session that converted
+    (utm_campaign left out when it has none) and the site that referred it (empty for email and direct
+    visits, which send no referrer); "/" and no referrer when no tracked touch brought the session.
+    Values are percent-encoded where needed; the world's are all query-safe already (parentheses are
+    allowed in a query), so the warehouse reads them back without decoding."""
+    if session is None:
+        return {"landing_site": "/", "referring_site": ""}
+    utm = {"utm_source": session.source, "utm_medium": session.medium, "utm_campaign": session.campaign}
+    query = urlencode({k: v for k, v in utm.items() if v}, quote_via=quote, safe="()")
+    return {"landing_site": f"/?{query}", "referring_site": REFERRERS.get(session.source, "")}
 
 
 def _error(status: int, errors: object) -> HttpError:
@@ -124,7 +141,7 @@ class Shopify:
             "total_price": total, "total_price_set": money_bag(total),
             "subtotal_price_set": money_bag(str(o.subtotal)), "total_tax_set": money_bag(str(o.tax)),
             "payment_gateway_names": ["stripe"] if o.paid_by_stripe else ["manual"],
-            "source_name": "web", "landing_site": "/", "referring_site": "",
+            "source_name": "web", **landing(person.sessions.get(o.order_id)),
             "billing_address": {"country_code": o.country}, "customer": customer,
             "line_items": [{"id": li.line_item_id, "sku": li.sku, "title": li.title, "quantity": li.quantity,
                             "price": str(li.price), "price_set": money_bag(str(li.price))} for li in o.line_items],

@@ -87,6 +87,15 @@ def test_hubspot_merges_history_and_deal_contacts_are_landed(crm_runs, sandbox, 
     assert set(rows(warehouse, "select deal_id, contact_id from raw_hubspot.deal_contacts")) == links
 
 
+def test_hubspot_touches_are_landed_one_row_per_touch_as_the_world_has_them(crm_runs, world):
+    warehouse, _ = crm_runs
+    landed = rows(warehouse, "select contact_id, changed_at, channel, utm_source, utm_campaign, source_type "
+                             "from raw_hubspot.contacts_latest_source_history")
+    expected = {(p.hubspot_contact_id, t.touched_at, t.channel, t.source, t.campaign, "ANALYTICS")
+                for p in world.people if p.in_hubspot for t in p.touches if t.touched_at <= world.clock}
+    assert len(landed) == len(expected) and set(landed) == expected
+
+
 def test_hubspot_second_run_searches_far_fewer_pages(crm_runs):
     _, runs = crm_runs
     (first, first_requests), (second, second_requests) = runs["hubspot"]
@@ -94,6 +103,7 @@ def test_hubspot_second_run_searches_far_fewer_pages(crm_runs):
     assert second.rows.get("contacts", 0) < first.rows["contacts"] / 10
     assert second.rows.get("deals", 0) < first.rows["deals"] / 4
     assert "contacts_lifecyclestage_history" not in second.rows  # only list reads carry history
+    assert "contacts_latest_source_history" not in second.rows
     assert second.high_water["contacts"] >= first.high_water["contacts"]
 
 

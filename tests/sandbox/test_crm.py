@@ -324,10 +324,11 @@ def test_ac_contact_sync_creates_then_updates_and_is_received(crm, server):
 
 
 # --- the world's CRM facts ------------------------------------------------------------------------
-def test_every_person_has_1_to_6_touches_before_the_clock(world):
+def test_every_person_has_touches_in_time_order_before_the_clock(world):
     for p in world.people:
-        assert 1 <= len(p.touches) <= 6
-        assert [t.touched_at for t in p.touches] == sorted(t.touched_at for t in p.touches)
+        times = [t.touched_at for t in p.touches]
+        assert times and times == sorted(times) and len(set(times)) == len(times)  # HubSpot keys history by time
+        assert times[0] <= p.created_at  # the first touch brought them in
         assert all(t.touched_at <= world.clock and (t.source, t.medium) in CHANNELS for t in p.touches)
     rows = touch_rows(world)
     assert len(rows) == sum(len(p.touches) for p in world.people)

@@ -1,5 +1,9 @@
-"""HubSpot CRM v3: contacts (with their lifecycle-stage history and merges) and deals (with their
-contacts), archived ones included."""
+"""HubSpot CRM v3: contacts (with their lifecycle-stage history, their marketing touches as the history of
+the latest-source properties, and merges) and deals (with their contacts), archived ones included.
+
+History comes only with list reads (`propertiesWithHistory`); search, which incremental runs and backfills
+use, returns none. So a stage change or touch after the first run reaches the history side tables only on
+a full refresh (`--full-refresh`: no cursor, so the list is read again in full)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,15 @@ import dlt
 from pipelines.http import VendorClient, cursor_pages
 from pipelines.incremental import Cursor, backfill_window, parse_time, with_account
 from pipelines.sources.hubspot import settings
-from pipelines.sources.hubspot.helpers import associations_of, history_of, merges_of, next_after, search_modified
+from pipelines.sources.hubspot.helpers import (
+    associations_of,
+    history_of,
+    latest_source_history_of,
+    merges_of,
+    next_after,
+    pop_histories,
+    search_modified,
+)
 
 PRIMARY_KEY = ("source_account", "id")
 
@@ -78,17 +90,28 @@ def hubspot_source(
         `lastmodifieddate` >= cursor minus `SEARCH_LOOKBACK`; cursor `lastmodifieddate`; merge on
         (account, id). Side tables, merged too: `contacts_lifecyclestage_history` (from
         `propertiesWithHistory=lifecyclestage` on list reads; key account, contact_id, changed_at,
-        value) and `contact_merges` (each id in `hs_merged_object_ids` with its survivor; key
-        account, merged_id)."""
+        value), `contacts_latest_source_history` (one row per marketing touch from
+        `propertiesWithHistory=hs_latest_source,..._data_1,..._data_2` on list reads: channel, utm source,
+        utm campaign; key account, contact_id, changed_at) and `contact_merges` (each id in
+        `hs_merged_object_ids` with its survivor; key account, merged_id). Search results carry no
+        history, so an incremental run adds none."""
         extra = {"propertiesWithHistory": ",".join(settings.CONTACT_HISTORY)}
         for page in modified_pages(settings.CONTACTS, settings.CONTACT_PROPERTIES, extra):
-            history = history_of(page, account, "lifecyclestage", "contact_id")
+            histories = pop_histories(page)
+            history = history_of(histories, account, "lifecyclestage", "contact_id")
+            touches = latest_source_history_of(histories, account)
             merges = merges_of(page, account)
             yield page
             if history:
                 yield side_table(history, "contacts_lifecyclestage_history",
                                  ("source_account", "contact_id", "changed_at", "value"),
                                  {"source_id": {"data_type": "text"}, "changed_at": {"data_type": "timestamp"}})
+            if touches:
+                yield side_table(touches, "contacts_latest_source_history",
+                                 ("source_account", "contact_id", "changed_at"),
+                                 {"changed_at": {"data_type": "timestamp"}, "channel": {"data_type": "text"},
+                                  "utm_source": {"data_type": "text"}, "utm_campaign": {"data_type": "text"},
+                                  "source_type": {"data_type": "text"}})
             if merges:
                 yield side_table(merges, "contact_merges", ("source_account", "merged_id"))
 

@@ -9,6 +9,8 @@ from datetime import datetime
 from pipelines.incremental import parse_time
 
 ID_PROPERTY = "hs_object_id"
+LATEST_SOURCE, LATEST_SOURCE_DATA_1, LATEST_SOURCE_DATA_2 = (
+    "hs_latest_source", "hs_latest_source_data_1", "hs_latest_source_data_2")
 
 
 def next_after(payload: dict, items: list[dict]) -> dict | None:
@@ -73,15 +75,34 @@ def merges_of(contacts: list[dict], account: str) -> list[dict]:
             if merged.strip()]
 
 
-def history_of(records: list[dict], account: str, name: str, id_column: str) -> list[dict]:
-    """A property's history (`propertiesWithHistory`), one row per change, popped off each record so
-    a later read without it (search) cannot wipe it when the record is merged again."""
+def pop_histories(records: list[dict]) -> dict[str, dict[str, list[dict]]]:
+    """Each record's `propertiesWithHistory` by record id, popped off the record so a later read without
+    it (search) cannot wipe it when the record is merged again."""
+    return {record["id"]: record.pop("propertiesWithHistory", None) or {} for record in records}
+
+
+def history_of(histories: dict[str, dict[str, list[dict]]], account: str, name: str, id_column: str) -> list[dict]:
+    """A property's history (`propertiesWithHistory`, see pop_histories), one row per change."""
+    return [{"source_account": account, id_column: record_id, "value": change.get("value"),
+             "changed_at": change.get("timestamp"), "source_type": change.get("sourceType"),
+             "source_id": change.get("sourceId")}
+            for record_id, history in histories.items() for change in history.get(name, [])]
+
+
+def latest_source_history_of(histories: dict[str, dict[str, list[dict]]], account: str) -> list[dict]:
+    """A contact's marketing touches as HubSpot keeps them, one row per touch: each version of
+    `hs_latest_source` (the channel category) with the `_data_1` (utm source) and `_data_2` (utm campaign,
+    "" when none) versions set at the same moment, values as served."""
     rows = []
-    for record in records:
-        for change in (record.pop("propertiesWithHistory", None) or {}).get(name, []):
-            rows.append({"source_account": account, id_column: record["id"], "value": change.get("value"),
-                         "changed_at": change.get("timestamp"), "source_type": change.get("sourceType"),
-                         "source_id": change.get("sourceId")})
+    for contact_id, history in histories.items():
+        at_time = {name: {v.get("timestamp"): v.get("value") for v in history.get(name, [])}
+                   for name in (LATEST_SOURCE_DATA_1, LATEST_SOURCE_DATA_2)}
+        for version in history.get(LATEST_SOURCE, []):
+            at = version.get("timestamp")
+            rows.append({"source_account": account, "contact_id": contact_id, "changed_at": at,
+                         "channel": version.get("value"), "utm_source": at_time[LATEST_SOURCE_DATA_1].get(at),
+                         "utm_campaign": at_time[LATEST_SOURCE_DATA_2].get(at),
+                         "source_type": version.get("sourceType")})
     return rows
 
 

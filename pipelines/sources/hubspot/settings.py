@@ -18,7 +18,9 @@ MODIFIED = {CONTACTS: "lastmodifieddate", DEALS: "hs_lastmodifieddate"}
 CONTACT_PROPERTIES = ("email", "firstname", "lastname", "createdate", "lastmodifieddate", "lifecyclestage",
                       "hs_email_optout", "hs_merged_object_ids")
 DEAL_PROPERTIES = ("dealname", "amount", "dealstage", "pipeline", "closedate", "createdate", "hs_lastmodifieddate")
-CONTACT_HISTORY = ("lifecyclestage",)  # `propertiesWithHistory` on the contact list read
+# `propertiesWithHistory` on the contact list read: lifecycle stages, and marketing touches as the versions
+# of the latest-source properties (channel category, utm source, utm campaign)
+CONTACT_HISTORY = ("lifecyclestage", "hs_latest_source", "hs_latest_source_data_1", "hs_latest_source_data_2")
 DEAL_ASSOCIATIONS = ("contacts",)  # `associations` on the deal list read
 
 CREDENTIAL = "sources.hubspot.access_token"

@@ -19,6 +19,10 @@ renamed as (
         billing_address__country_code as country,
         landing_site,
         referring_site,
+        -- the converting session's UTM parameters, as the landing site recorded them
+        {{ query_parameter('landing_site', 'utm_source') }} as utm_source,
+        {{ query_parameter('landing_site', 'utm_medium') }} as utm_medium,
+        {{ query_parameter('landing_site', 'utm_campaign') }} as utm_campaign,
         -- numerics
         {{ to_money('total_price_set__shop_money__amount') }} as gross_revenue,
         {{ to_money('total_price_set__presentment_money__amount') }} as gross_revenue_presentment,
