@@ -171,7 +171,7 @@ paired as (
         stripe_payments.currency as stripe_currency,
         stripe_payments.amount as stripe_amount,
         stripe_payments.amount_refunded as stripe_amount_refunded,
-        stripe_payments.fee as stripe_fee,
+        cast(stripe_payments.fee as {{ money_type() }}) as stripe_fee,
         coalesce(stripe_payments.billing_email, stripe_payments.customer_email) as stripe_email,
         stripe_payments.created_at as stripe_created_at
     from shopify_payments
@@ -208,7 +208,7 @@ final as (
         -- numerics
         amount as shopify_amount,
         stripe_amount,
-        amount - stripe_amount as amount_difference,
+        cast(amount - stripe_amount as {{ money_type() }}) as amount_difference,
         stripe_amount_refunded,
         stripe_fee,
         -- booleans

@@ -11,6 +11,23 @@ rfm as (
     select * from {{ ref('int_customers_rfm_scored') }}
 ),
 
+touches as (
+    select * from {{ ref('int_touches_unioned') }}
+),
+
+-- the touch that brought the person in: their earliest, ties by touch id
+first_touches as (
+    select
+        email,
+        channel,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        touched_at,
+        row_number() over (partition by email order by touched_at, touch_id) as touch_order
+    from touches
+),
+
 order_totals as (
     select
         customer_id,
@@ -40,6 +57,10 @@ final as (
             else 'returning'
         end as customer_type,
         coalesce(rfm.rfm_segment, 'prospect') as rfm_segment,
+        first_touches.channel as acquisition_channel,
+        first_touches.utm_source as acquisition_source,
+        first_touches.utm_medium as acquisition_medium,
+        first_touches.utm_campaign as acquisition_campaign,
         -- numerics
         people.source_records,
         coalesce(order_totals.lifetime_orders, 0) as lifetime_orders,
@@ -58,11 +79,13 @@ final as (
         -- timestamps
         people.contact_created_at,
         people.first_seen_at,
+        first_touches.touched_at as first_touch_at,
         order_totals.first_order_at,
         order_totals.last_order_at
     from people
     left join order_totals on people.customer_id = order_totals.customer_id
     left join rfm on people.customer_id = rfm.customer_id
+    left join first_touches on people.email = first_touches.email and first_touches.touch_order = 1
 )
 
 select * from final

@@ -1,8 +1,38 @@
 -- The customer journey: every event of every person, in order, with the time since their previous one.
 -- People are resolved here, at build time, from each event's source record, so when later data merges
 -- two identities their past events follow the person.
-with events as (
+with recorded as (
     select * from {{ ref('int_journey_events_unioned') }}
+),
+
+-- touches are rebuilt whole each run (int_touches_unioned folds a Shopify landing into the HubSpot visit
+-- it repeats, which can change as either loads), so they join here rather than the incremental union
+touches as (
+    select
+        {{ surrogate_key(["'marketing_touch'", 'source_system', 'source_account', 'source_record_id', 'touched_at']) }}
+            as event_id,
+        'marketing_touch' as event_type,
+        touched_at as event_at,
+        source_system,
+        source_account,
+        source_record_id,
+        case source_system when 'shopify' then 'shopify_order' else source_system end as identity_system,
+        source_account as identity_account,
+        source_record_id as identity_record_id,
+        cast(null as {{ money_type() }}) as amount,
+        cast(null as {{ dbt.type_string() }}) as currency,
+        -- "source / medium / campaign", as analytics tools show a touch
+        {{ dbt.concat(["coalesce(utm_source, '')", "' / '", "coalesce(utm_medium, '')", "' / '",
+                       "coalesce(utm_campaign, '')"]) }} as detail
+    from {{ ref('int_touches_unioned') }}
+),
+
+events as (
+    select event_id, event_type, event_at, source_system, source_account, source_record_id, identity_system,
+        identity_account, identity_record_id, amount, currency, detail
+    from recorded
+    union all
+    select * from touches
 ),
 
 identity as (
