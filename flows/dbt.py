@@ -36,7 +36,7 @@ class NodeOutcome:
     unique_id: str
     kind: str
     name: str
-    status: str  # success, pass, fail, error, warn, skipped
+    status: str  # success, pass, fail, error, warn, skipped, no-op (an exposure: nothing to run)
     message: str
     seconds: float
 
@@ -103,7 +103,7 @@ def dbt_build(warehouse: Path, select: str | None = None,
                 result.models_passed += 1
             elif outcome.kind in ("test", "unit_test"):
                 result.tests_passed += 1
-        elif outcome.status != "skipped":
+        elif outcome.failed or outcome.status == "warn":
             result.failures.append(f"{outcome.kind} {outcome.name}: {outcome.status}: {outcome.message}")
         if on_node:
             on_node(outcome)
