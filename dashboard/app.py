@@ -153,7 +153,7 @@ def attribution_section(frame: pd.DataFrame | None) -> None:
 
 def health_section(run: queries.Run, as_of: date, history: pd.DataFrame, payments: dict | None,
                    unreconciled: int) -> None:
-    st.markdown("**Data health** (the published data as a whole; the range and filters do not apply)")
+    st.caption("About the published data as a whole: the range and filters do not apply.")
     left, middle, right = st.columns(3)
     left.metric("Last published (UTC)", f"{run.published_at:%Y-%m-%d %H:%M}", help=f"Run {run.run_id}", border=True)
     middle.metric("Data as of", f"{as_of:%Y-%m-%d}", border=True,

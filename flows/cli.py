@@ -172,14 +172,13 @@ def dashboard_command(port: int) -> list[str]:
     app = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none"]
+            "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the dashboard in the foreground. It reads only the published marts, named to it through
-    `JOURNEY_PUBLISHED` (resolved here, so it follows `JOURNEY_WAREHOUSE` as every command does)."""
-    import subprocess
-
+    `JOURNEY_PUBLISHED` (resolved here, so it follows `JOURNEY_WAREHOUSE` as every command does). Streamlit
+    replaces this process, so Ctrl-C and a supervisor's signals reach the server itself."""
     from flows.publish import published_path
 
     root = Path(__file__).resolve().parents[1]
@@ -188,13 +187,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     print(f"Dashboard: http://127.0.0.1:{args.port}/ (published marts {env['JOURNEY_PUBLISHED']}); Ctrl-C stops it.",
           flush=True)
-    process = subprocess.Popen(dashboard_command(args.port), env=env)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        process.wait(timeout=10)
-        return 0
+    command = dashboard_command(args.port)
+    os.execve(command[0], command, env)
+    return 0  # not reached: execve does not return
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dashboard.queries import Kpis
@@ -73,3 +74,35 @@ def private_chain(elt_run, tmp_path) -> dict[str, Path]:
     shutil.copyfile(elt_run["warehouse"], warehouse)
     shutil.copyfile(elt_run["published"], published)
     return {"warehouse": warehouse, "published": published}
+
+
+def with_coming_marts(source: Path, target: Path) -> Path:
+    """A copy of the published file with what other branches are adding (fct_attribution, fct_payments,
+    dim_customers.acquisition_source), made up from the facts, so the panels that read them are exercised."""
+    shutil.copyfile(source, target)
+    with duckdb.connect() as con:
+        con.execute("attach ? as p", [str(target)])
+        con.execute("use p")
+        con.execute("alter table marts.dim_customers add column acquisition_channel varchar")
+        con.execute("alter table marts.dim_customers add column acquisition_source varchar")
+        con.execute("update marts.dim_customers set acquisition_source = case when hash(customer_id) % 2 = 0 "
+                    "then 'google' else 'newsletter' end, acquisition_channel = 'paid_search'")
+        con.execute("""
+            create table marts.fct_attribution as
+            select o.order_key, 'touch-' || o.order_key || '-' || m.model as touch_id, o.customer_id,
+                m.model as attribution_model, 'email' as channel, c.acquisition_source as utm_source,
+                'email' as utm_medium, 'spring' as utm_campaign, 1.0 as credit,
+                o.net_revenue as attributed_net_revenue, o.created_at as converted_at
+            from marts.fct_orders as o
+            inner join marts.dim_customers as c on o.customer_id = c.customer_id
+            cross join (values ('first_touch'), ('last_touch'), ('linear')) as m(model)
+            where o.is_counted""")
+        con.execute("""
+            create table marts.fct_payments as
+            select 'pay-' || order_key as payment_id,
+                case when is_paid_by_stripe then 'charge_id' end as match_method, is_paid_by_stripe as is_matched,
+                gross_revenue as shopify_amount, gross_revenue as stripe_amount, stripe_charge_id,
+                order_id as shopify_order_id
+            from marts.fct_orders""")
+        con.execute("checkpoint p")
+    return target

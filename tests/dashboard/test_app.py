@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.ranges import DateRange, comparison_range, preset_range
 from dashboard.scorecards import scorecards
 
-from .conftest import APP, Truth
+from .conftest import APP, Truth, with_coming_marts
 
 pytestmark = [pytest.mark.dashboard, pytest.mark.slow]
 
@@ -106,40 +106,6 @@ def test_missing_or_empty_published_file_says_how_to_load_data(monkeypatch, tmp_
     app = render(monkeypatch, empty)
     assert "make run" in app.info[0].value
     assert not app.metric
-
-
-def with_coming_marts(source: Path, target: Path) -> Path:
-    """A copy of the published file with what other branches are adding (fct_attribution, fct_payments,
-    dim_customers.acquisition_source), made up from the facts, so the panels that read them are exercised."""
-    import shutil
-
-    shutil.copyfile(source, target)
-    with duckdb.connect() as con:
-        con.execute("attach ? as p", [str(target)])
-        con.execute("use p")
-        con.execute("alter table marts.dim_customers add column acquisition_channel varchar")
-        con.execute("alter table marts.dim_customers add column acquisition_source varchar")
-        con.execute("update marts.dim_customers set acquisition_source = case when hash(customer_id) % 2 = 0 "
-                    "then 'google' else 'newsletter' end, acquisition_channel = 'paid_search'")
-        con.execute("""
-            create table marts.fct_attribution as
-            select o.order_key, 'touch-' || o.order_key || '-' || m.model as touch_id, o.customer_id,
-                m.model as attribution_model, 'email' as channel, c.acquisition_source as utm_source,
-                'email' as utm_medium, 'spring' as utm_campaign, 1.0 as credit,
-                o.net_revenue as attributed_net_revenue, o.created_at as converted_at
-            from marts.fct_orders as o
-            inner join marts.dim_customers as c on o.customer_id = c.customer_id
-            cross join (values ('first_touch'), ('last_touch'), ('linear')) as m(model)
-            where o.is_counted""")
-        con.execute("""
-            create table marts.fct_payments as
-            select 'pay-' || order_key as payment_id,
-                case when is_paid_by_stripe then 'charge_id' end as match_method, is_paid_by_stripe as is_matched,
-                gross_revenue as shopify_amount, gross_revenue as stripe_amount, stripe_charge_id,
-                order_id as shopify_order_id
-            from marts.fct_orders""")
-        con.execute("checkpoint p")
-    return target
 
 
 def test_panels_render_once_their_marts_are_published(monkeypatch, published, tmp_path):
