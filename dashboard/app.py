@@ -4,12 +4,13 @@ a row of scorecards with deltas, trends, the journey and data health.
 Run it with `journey dashboard`. It reads only the published marts (`JOURNEY_PUBLISHED`), never the
 warehouse a run is writing: every rerun of this script opens the published file read-only, asks all its
 queries on that one connection (so one page shows one run) and closes it, so a publish is seen on the next
-interaction or refresh, without a restart, and a run is never blocked. Results are cached per run id.
+interaction, or within seconds by itself (a fragment watches the file's identity), without a restart, and
+a run is never blocked. Results are cached per run id.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import altair as alt
@@ -23,6 +24,7 @@ from dashboard.ranges import COMPARISONS, PRESETS, DateRange
 from dashboard.scorecards import scorecards
 from flows.publish import published_path
 
+WATCH_EVERY = timedelta(seconds=10)
 NOT_YET = "not available yet: run `journey run` to publish `{}`"
 
 
@@ -173,12 +175,25 @@ def health_section(run: queries.Run, as_of: date, history: pd.DataFrame, payment
         st.dataframe(history, hide_index=True, width="stretch")
 
 
+@st.fragment(run_every=WATCH_EVERY)
+def watch_for_publish(path: Path) -> None:
+    """Rerun the page when a run publishes, so an open page shows the new data without a click: a publish
+    renames a new file into place, so the file's identity (inode, mtime, size) changes."""
+    if queries.file_identity(path) != st.session_state.get("published_identity"):
+        st.rerun()
+
+
 def main() -> None:
     st.set_page_config(page_title="Customer journey", page_icon="📈", layout="wide")
     path = published_path()
+    # noted before the file is opened: a publish in between makes the watcher rerun once more, never miss
+    st.session_state["published_identity"] = queries.file_identity(path)
     title, refresh = st.columns([6, 1])
     title.title("Customer journey")
-    refresh.button("Check for new data", help="Reopens the published marts; a new run shows at once.")
+    with refresh:
+        st.button("Check for new data", help="Reopens the published marts; a new run also shows by itself "
+                  f"within {WATCH_EVERY.seconds} s.")
+        watch_for_publish(path)
     try:
         with queries.open_published(path) as con:
             page(con, path)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.ranges import preset_range
+from flows.publish import publish
 
 from .test_app import expected
 
@@ -34,11 +35,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def dashboard_url(published, tmp_path) -> Iterator[str]:
-    """`journey dashboard --port P` in its own process group, stopped firmly at the end."""
+def dashboard_url(private_chain, tmp_path) -> Iterator[str]:
+    """`journey dashboard --port P` on a private copy of the published marts (the test publishes into it),
+    in its own process group, stopped firmly at the end."""
     port = free_port()
     log = (tmp_path / "dashboard.log").open("w")
-    env = dict(os.environ, JOURNEY_PUBLISHED=str(published), HOME=str(tmp_path))
+    env = dict(os.environ, JOURNEY_PUBLISHED=str(private_chain["published"]), HOME=str(tmp_path))
     process = subprocess.Popen([sys.executable, "-m", "flows.cli", "dashboard", "--port", str(port)], cwd=ROOT,
                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
@@ -65,7 +67,7 @@ def dashboard_url(published, tmp_path) -> Iterator[str]:
         log.close()
 
 
-def test_choose_a_preset_in_chromium_and_read_the_scorecards(dashboard_url, truth, tmp_path):
+def test_choose_a_preset_in_chromium_and_read_the_scorecards(dashboard_url, private_chain, truth, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
@@ -92,6 +94,11 @@ def test_choose_a_preset_in_chromium_and_read_the_scorecards(dashboard_url, trut
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
             (ROOT / "docs").mkdir(exist_ok=True)
             page.screenshot(path=str(ROOT / "docs" / "dashboard.png"), full_page=True)
+
+            # a run publishes while the page is open: it shows the new run by itself, no click, no restart
+            publish(private_chain["warehouse"], private_chain["published"], "browser-test-run", "incremental", {})
+            expect(page.get_by_text("browser-test-run")).to_be_visible(timeout=30_000)
+            assert metrics.nth(1).locator('[data-testid="stMetricValue"]').inner_text().strip() == want[1][1]
         finally:
             browser.close()
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
