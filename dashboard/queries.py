@@ -107,7 +107,8 @@ def tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
 
 
 def has(con: duckdb.DuckDBPyConnection, table: str, columns: set[str] | frozenset = frozenset()) -> bool:
-    return set(columns) <= tables(con).get(table, {"\0missing"})
+    found = tables(con)
+    return table in found and set(columns) <= found[table]
 
 
 @dataclass(frozen=True)

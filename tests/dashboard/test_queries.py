@@ -140,3 +140,9 @@ def test_published_file_identity_changes_with_each_publish(private_chain):
     publish(private_chain["warehouse"], published, "identity-check", "incremental", {})
     assert queries.file_identity(published) != before
     assert queries.file_identity(published.with_name("absent.duckdb")) is None
+
+
+def test_has_names_a_table_only_when_it_is_published(published):
+    with queries.open_published(published) as con:
+        assert queries.has(con, "fct_orders") and queries.has(con, "fct_orders", {"country", "order_date"})
+        assert not queries.has(con, "no_such_table") and not queries.has(con, "fct_orders", {"no_such_column"})
