@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/journey run --sandbox
+	@echo
+	@echo "Open the dashboard: $(BIN)/journey dashboard   (then http://127.0.0.1:8501/)"
 
+# The dashboard's end-to-end test drives Debian's Chromium (Playwright's own browser download is not used).
 test: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest
 
 # While iterating: everything but the end-to-end chain.

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--serve", action="store_true", help="serve it on 127.0.0.1 after building")
     docs.add_argument("--port", type=int, default=8080, help="port for --serve (default %(default)s)")
 
+    dashboard = commands.add_parser("dashboard", help="serve the dashboard on 127.0.0.1 (reads the published marts)")
+    dashboard.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default %(default)s)")
+
     sandbox = commands.add_parser("sandbox", help="serve the vendor-API sandbox in the foreground")
     sandbox.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default %(default)s)")
     _world_args(sandbox)
@@ -112,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     print(f"\nQuery it with any DuckDB client: ATTACH '{summary.published}' AS published (READ_ONLY); "
           "SELECT * FROM published.marts.dim_customers;")
+    print("Open the dashboard on it: journey dashboard [--port P]")
     return 0
 
 
@@ -163,6 +167,31 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def dashboard_command(port: int) -> list[str]:
+    """Streamlit serving `dashboard/app.py` on loopback, headless, without usage statistics."""
+    app = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard in the foreground. It reads only the published marts, named to it through
+    `JOURNEY_PUBLISHED` (resolved here, so it follows `JOURNEY_WAREHOUSE` as every command does). Streamlit
+    replaces this process, so Ctrl-C and a supervisor's signals reach the server itself."""
+    from flows.publish import published_path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, JOURNEY_PUBLISHED=str(published_path()),
+               # the app imports `dashboard` and `flows` from this checkout, installed or not
+               PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    print(f"Dashboard: http://127.0.0.1:{args.port}/ (published marts {env['JOURNEY_PUBLISHED']}); Ctrl-C stops it.",
+          flush=True)
+    command = dashboard_command(args.port)
+    os.execve(command[0], command, env)
+    return 0  # not reached: execve does not return
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.world import World
 
@@ -208,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     handlers = {"run": cmd_run, "backfill": cmd_backfill, "serve": cmd_serve, "docs": cmd_docs,
-                "sandbox": cmd_sandbox}
+                "dashboard": cmd_dashboard, "sandbox": cmd_sandbox}
     try:
         return handlers[args.command](args)
     except Exception as error:  # one readable line, not a traceback, for what a user can fix

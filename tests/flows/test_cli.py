@@ -68,3 +68,14 @@ def test_journey_run_sandbox_end_to_end_as_make_run_does(tmp_path):
         assert "Rows loaded:" in out and "dbt build:" in out and f"Warehouse: {tmp_path / 'demo.duckdb'}" in out
     headline = [line for line in outputs[0].splitlines() if line.startswith("Mart:")]
     assert headline and headline == [line for line in outputs[1].splitlines() if line.startswith("Mart:")]
+
+
+def test_dashboard_subcommand_serves_streamlit_on_loopback_headless(capsys):
+    from flows.cli import build_parser, dashboard_command
+
+    assert build_parser().parse_args(["dashboard", "--port", "8600"]).port == 8600
+    command = dashboard_command(8600)
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("dashboard/app.py")
+    flags = dict(zip(command[5::2], command[6::2], strict=True))
+    assert flags["--server.port"] == "8600" and flags["--server.address"] == "127.0.0.1"
+    assert flags["--server.headless"] == "true" and flags["--browser.gatherUsageStats"] == "false"
