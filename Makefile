@@ -20,7 +20,7 @@ run: $(STAMP)
 
 # The dashboard's end-to-end test drives Debian's Chromium (Playwright's own browser download is not used).
 test: $(STAMP)
-	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest
 
 # While iterating: everything but the end-to-end chain.
