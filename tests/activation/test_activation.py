@@ -224,9 +224,10 @@ def test_crm_contacts_are_created_once_and_updated_on_the_next_order(published, 
     assert listed["meta"]["total"] == "1"
     with duckdb.connect(str(warehouse), read_only=True) as con:
         # per contact, the runs whose upsert created it (one upsert covers all of a contact's new orders)
-        created = con.execute("select json_extract_string(response, '$.contact_id'), count(distinct run_id) "
-                              "filter (where json_extract_string(response, '$.created') = 'true') from ops.activation_ledger "
-                              "where destination = 'activecampaign' and status = 'sent' group by 1").fetchall()
+        created = con.execute(
+            "select json_extract_string(response, '$.contact_id'), count(distinct run_id) "
+            "filter (where json_extract_string(response, '$.created') = 'true') from ops.activation_ledger "
+            "where destination = 'activecampaign' and status = 'sent' group by 1").fetchall()
     assert created and all(n <= 1 for _, n in created)
     assert_one_for_one_crm(destination, conversions)
 
