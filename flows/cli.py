@@ -25,11 +25,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journey", description="Customer-journey ELT: extract, load, build, report.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="the whole ELT once: extract, load, dbt build, gate, publish")
+    run = commands.add_parser("run", help="the whole ELT once: extract, load, dbt build, gate, publish, activate")
     _sandbox_args(run)
     run.add_argument("--sources", nargs="+", metavar="SOURCE", help="load only these sources")
     run.add_argument("--full-refresh", action="store_true",
                      help="drop each source's tables and cursors and read everything again")
+
+    activate = commands.add_parser("activate", help="send conversions and CRM updates from the published marts to "
+                                                    "the configured destinations (GA4, Meta, ActiveCampaign, HubSpot)")
+    activate.add_argument("--dry-run", action="store_true",
+                          help="show what would be sent (GA4 requests checked by its debug endpoint); send nothing")
+    activate.add_argument("--destinations", nargs="+", metavar="DESTINATION", help="only these destinations")
+    activate.add_argument("--sandbox-url", metavar="URL", help="send to a running sandbox, configured from its index")
 
     backfill = commands.add_parser("backfill", help="re-read one source for a date range, cursors untouched")
     _sandbox_args(backfill)
@@ -117,6 +124,27 @@ def cmd_run(args: argparse.Namespace) -> int:
           "SELECT * FROM published.marts.dim_customers;")
     print("Open the dashboard on it: journey dashboard [--port P]")
     return 0
+
+
+def cmd_activate(args: argparse.Namespace) -> int:
+    from activation.run import activate, format_report
+    from flows.publish import published_path
+    from pipelines.warehouse import warehouse_path
+
+    if args.sandbox_url:
+        from pipelines.load import settings_from_index
+
+        os.environ.update({k: v for k, v in settings_from_index(_index_of(args.sandbox_url)).items()
+                           if k.startswith("ACTIVATION__")})
+    published = published_path()
+    if not published.exists():
+        print(f"journey activate: nothing published yet at {published}; run `journey run` first.", file=sys.stderr)
+        return 2
+    report = activate(published, warehouse_path(), dry_run=args.dry_run, names=args.destinations)
+    print(format_report(report))
+    if not report.destinations:
+        return 2
+    return 1 if report.failed else 0
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -236,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "backfill": cmd_backfill, "serve": cmd_serve, "docs": cmd_docs,
-                "dashboard": cmd_dashboard, "sandbox": cmd_sandbox}
+    handlers = {"run": cmd_run, "activate": cmd_activate, "backfill": cmd_backfill, "serve": cmd_serve,
+                "docs": cmd_docs, "dashboard": cmd_dashboard, "sandbox": cmd_sandbox}
     try:
         return handlers[args.command](args)
     except Exception as error:  # one readable line, not a traceback, for what a user can fix

@@ -103,7 +103,7 @@ def dbt_build(warehouse: Path, select: str | None = None,
                 result.models_passed += 1
             elif outcome.kind in ("test", "unit_test"):
                 result.tests_passed += 1
-        elif outcome.failed or outcome.status == "warn":
+        elif outcome.failed or outcome.status == "warn":  # not skipped, not an exposure's no-op
             result.failures.append(f"{outcome.kind} {outcome.name}: {outcome.status}: {outcome.message}")
         if on_node:
             on_node(outcome)

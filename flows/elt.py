@@ -1,5 +1,6 @@
 """The ELT flow: extract every source (in parallel), load them in turn, build with dbt (every model
-and test its own task run), audit with the quality gate, publish, report. The backfill flow re-reads
+and test its own task run), audit with the quality gate, publish, activate (send conversions from the
+new marts to the configured destinations), report. The backfill flow re-reads
 one source for a date range through the same steps.
 
 Tasks are thin wrappers over plain functions in `pipelines/` and `flows/`; the flows only wire them.
@@ -17,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
+from activation.run import activate
 from flows.alerts import send_alert
 from flows.dbt import NodeOutcome, dbt_build
 from flows.gate import GateFailed, run_gate
@@ -99,6 +101,12 @@ def publish_marts(warehouse: str, published: str, run_id: str, mode: str, high_w
     return publish(Path(warehouse), Path(published), run_id, mode, high_water)
 
 
+@task(name="activate")
+def activate_conversions(warehouse: str, published: str, run_id: str):
+    """Send what the new marts make sendable; the flow holds the warehouse lock already."""
+    return activate(Path(published), Path(warehouse), run_id=run_id, hold_lock=False)
+
+
 GATE_FAILED = "quality gate failed"
 
 
@@ -146,6 +154,11 @@ def _run(summary: RunSummary, sources: list[str], full_refresh: bool, backfill: 
             high_water = {result.source: result.high_water for result in summary.loads}
             summary.published_rows = publish_marts(warehouse, published, summary.run_id, summary.mode,
                                                    high_water).rows_per_table
+        with _step(summary, "activate"):
+            summary.activation = activate_conversions(warehouse, published, summary.run_id)
+        if summary.activation.failed:
+            logger.error("activation: %d conversion(s) failed to send; they are retried by the next run while young "
+                         "enough (see the run report)", summary.activation.failed)
     finally:
         lock.release()
     summary.headline = read_headline(summary.published)
@@ -169,7 +182,7 @@ def _summary(mode: str, warehouse: str | None, published: str | None) -> RunSumm
 @flow(name="journey-elt", on_failure=[_alert_on_failure], on_crashed=[_alert_on_failure])
 def elt_flow(sources: list[str] | None = None, full_refresh: bool = False,
              warehouse: str | None = None, published: str | None = None) -> RunSummary:
-    """Extract and load every configured source, build, audit, publish."""
+    """Extract and load every configured source, build, audit, publish, activate."""
     started = time.monotonic()
     summary = _summary("full-refresh" if full_refresh else "incremental", warehouse, published)
     ready, summary.not_configured = plan_sources(sources)

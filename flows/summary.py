@@ -31,6 +31,7 @@ class RunSummary:
     published_rows: dict[str, int] | None = None  # None: nothing published
     headline: Headline | None = None
     not_configured: dict[str, list[str]] = field(default_factory=dict)
+    activation: object | None = None  # activation.run.ActivationReport; None: not reached
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds
     seconds: float = 0.0
 
@@ -75,6 +76,10 @@ def format_summary(summary: RunSummary) -> str:
         h = summary.headline
         lines.append(f"Mart: {h.people:,} people, {h.customers:,} customers, {h.orders:,} orders, "
                      f"net revenue {h.net_revenue:,.2f}")
+    if summary.activation is not None:
+        from activation.run import format_report
+
+        lines.append(format_report(summary.activation))
     if summary.steps:
         lines.append("Steps: " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in summary.steps.items()))
     lines.append(f"Done in {summary.seconds:.1f}s.")
@@ -109,4 +114,8 @@ def report_markdown(summary: RunSummary) -> str:
         h = summary.headline
         out += ["", "## Headline", "", f"{h.people:,} people, {h.customers:,} customers, {h.orders:,} orders, "
                 f"net revenue {h.net_revenue:,.2f}"]
+    if summary.activation is not None:
+        from activation.run import format_report
+
+        out += ["", "## Activation", "", "```", format_report(summary.activation), "```"]
     return "\n".join(out)

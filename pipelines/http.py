@@ -123,7 +123,8 @@ class VendorClient:
                 if response.status_code not in RETRYABLE_STATUS:
                     if response.status_code >= 400:
                         raise self._refused(method, url, params, response)
-                    payload = response.json()  # a truncated body fails here and is retried
+                    # a truncated body fails here and is retried; 204 (GA4's collect) has no body by design
+                    payload = None if response.status_code == 204 else response.json()
                     self.pages_fetched += 1
                     return payload, response
                 problem = f"HTTP {response.status_code}"

@@ -120,14 +120,19 @@ def load_source(name: str, warehouse: Path, full_refresh: bool = False,
     return result
 
 
-def settings_from_index(index: dict) -> dict[str, str]:
-    """dlt settings (as environment variables) pointing every source at a sandbox, from its `GET /` index."""
+def settings_from_index(index: dict, destinations: bool = True) -> dict[str, str]:
+    """dlt settings (as environment variables) pointing every source, and with `destinations` every
+    activation destination (GA4, Meta, the CRMs' writes), at a sandbox, from its `GET /` index."""
+    from activation.run import DESTINATIONS
+
     env = {}
-    for name in SOURCES:
+    sections = [("SOURCES", name) for name in SOURCES]
+    sections += [("ACTIVATION", name) for name in DESTINATIONS] if destinations else []
+    for section, name in sections:
         entry = index.get(name)
         if not entry:
             continue
-        env[f"SOURCES__{name.upper()}__BASE_URL"] = entry["base_url"]
+        env[f"{section}__{name.upper()}__BASE_URL"] = entry["base_url"]
         for key, value in entry["credentials"].items():
-            env[f"SOURCES__{name.upper()}__{key.upper()}"] = value
+            env[f"{section}__{name.upper()}__{key.upper()}"] = value
     return env

@@ -37,8 +37,10 @@ def sandbox(world: World) -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="session")
 def sandbox_settings(sandbox: SandboxServer) -> Iterator[dict[str, str]]:
-    """Every source pointed at the session's sandbox through dlt's environment variables."""
-    settings = settings_from_index(sandbox.index())
+    """Every source pointed at the session's sandbox through dlt's environment variables. Not the
+    activation destinations: their writes (CRM upserts) would change what later reads of this shared
+    sandbox see; activation tests use sandboxes of their own."""
+    settings = settings_from_index(sandbox.index(), destinations=False)
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
     yield settings

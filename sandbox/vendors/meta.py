@@ -8,7 +8,9 @@ clock and at most MAX_AHEAD after it) and `action_source`; a `website` event als
 `user_data.client_user_agent`; the customer fields in HASHED_FIELDS must be SHA-256 hex digests. A wrong
 token gets Graph's OAuthException code 190. Success: `{"events_received": n, "messages": [], "fbtrace_id"}`.
 Graph's exact error subcodes are not documented (UNVERIFIED): the sandbox uses code 100 with subcodes
-from SUBCODES. Rate limiting: generous, answered with Graph's throttling code 4 if ever reached.
+from SUBCODES. `GET /<version>/<pixel_id>` reads the pixel (`{"id", "name"}`), as Graph does; it changes
+nothing, so clients use it to check their token and read the clock. Rate limiting: generous, answered with
+Graph's throttling code 4 if ever reached.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sandbox.world import World, stable_token
 
 NAME = "meta"
 PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/events$")
+PIXEL_PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)$")
 MAX_EVENTS = 1000
 MAX_AGE = timedelta(days=7)
 MAX_AHEAD = timedelta(minutes=1)
@@ -102,7 +105,25 @@ class Meta:
             raise self._error(400, "Invalid parameter: the body is not valid JSON") from None
         return payload if isinstance(payload, dict) else {}
 
+    def _check_token(self, token: str | None) -> None:
+        if not token:
+            raise self._error(400, "An active access token must be used to query information about the current user.",
+                              code=2500)
+        if token != self.access_token:
+            raise self._error(401, "Invalid OAuth access token - Cannot parse access token", code=190)
+
+    def _pixel(self, request: Request, pixel_id: str) -> Response:
+        """`GET /<version>/<pixel_id>`: the pixel's id and name."""
+        self._check_token(request.arg("access_token"))
+        if pixel_id != self.pixel_id:
+            raise self._error(400, f"Unsupported get request. Object with ID '{pixel_id}' does not exist.",
+                              subcode=SUBCODES["no_object"], kind="GraphMethodException")
+        return Response.json(200, {"id": self.pixel_id, "name": "Sandbox pixel"})
+
     def handle(self, request: Request) -> Response:
+        pixel = PIXEL_PATH.match(request.path)
+        if pixel and request.method == "GET":
+            return self._pixel(request, pixel.group(2))
         match = PATH.match(request.path)
         if not match:
             raise self._error(400, f"Unknown path components: {request.path}", kind="OAuthException", code=2500)
@@ -110,12 +131,7 @@ class Meta:
             raise self._error(400, "Unsupported get request.", subcode=SUBCODES["no_object"],
                               kind="GraphMethodException")
         payload = self._payload(request)
-        token = request.arg("access_token") or payload.get("access_token")
-        if not token:
-            raise self._error(400, "An active access token must be used to query information about the current user.",
-                              code=2500)
-        if token != self.access_token:
-            raise self._error(401, "Invalid OAuth access token - Cannot parse access token", code=190)
+        self._check_token(request.arg("access_token") or payload.get("access_token"))
         if match.group(2) != self.pixel_id:
             raise self._error(400, f"Unsupported post request. Object with ID '{match.group(2)}' does not exist, "
                                    "cannot be loaded due to missing permissions, or does not support this operation.",

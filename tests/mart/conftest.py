@@ -34,7 +34,7 @@ def other_chains(tmp_path_factory, sandbox_settings, prefect_server) -> dict[int
         world = World.build(seed, people)
         folder = tmp_path_factory.mktemp(f"seed{seed}")
         with SandboxServer(world, mode="bench") as server:
-            settings = settings_from_index(server.index())
+            settings = settings_from_index(server.index(), destinations=False)
             saved = {key: os.environ.get(key) for key in settings}
             os.environ.update(settings)
             try:

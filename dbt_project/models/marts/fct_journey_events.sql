@@ -67,6 +67,10 @@ final as (
         sequenced.customer_id,
         sequenced.source_account,
         sequenced.source_record_id,
+        -- the Shopify order the event belongs to (orders placed, refunds issued, payments of an order, landings),
+        -- so a refund can be sent as the refund of its order's transaction (activation)
+        case when sequenced.identity_system = 'shopify_order'
+            then cast(sequenced.identity_record_id as {{ dbt.type_bigint() }}) end as order_id,
         -- strings
         sequenced.event_type,
         sequenced.source_system,
