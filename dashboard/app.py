@@ -160,16 +160,20 @@ def health_section(run: queries.Run, as_of: date, history: pd.DataFrame, payment
     left.metric("Last published (UTC)", f"{run.published_at:%Y-%m-%d %H:%M}", help=f"Run {run.run_id}", border=True)
     middle.metric("Data as of", f"{as_of:%Y-%m-%d}", border=True,
                   help="The latest day of data loaded: presets count back from it.")
+    right.metric("Orders not reconciled with Stripe", f"{unreconciled:,}", border=True,
+                 help="Counted orders no charge paid, or paid with a different amount.")
     if payments is None:
-        right.metric("Orders not reconciled with Stripe", f"{unreconciled:,}", border=True,
-                     help="Counted orders no charge paid, or paid with a different amount.")
         st.info("Unmatched payments: " + NOT_YET.format("marts.fct_payments"))
     else:
-        right.metric("Unmatched payments", f"{payments['unmatched_count']:,} of {payments['payments']:,}",
-                     border=True)
-        a, b = st.columns([1, 3])
-        a.dataframe(payments["summary"], hide_index=True, width="stretch")
-        b.dataframe(payments["unmatched"], hide_index=True, width="stretch")
+        st.markdown("**Unmatched payments** (Stripe charges and Stripe-gateway transactions; other gateways "
+                    "have no charge to match)")
+        charges, transactions, summary = st.columns([1, 1, 2])
+        charges.metric("Stripe charges with no transaction", f"{payments['unmatched_charges']:,}", border=True,
+                       help="Charges no Shopify transaction matched, e.g. made outside the shop.")
+        transactions.metric("Stripe-gateway transactions with no charge", f"{payments['unmatched_transactions']:,}",
+                            border=True, help="Shopify transactions on the Stripe gateway no charge matched.")
+        summary.dataframe(payments["summary"], hide_index=True, width="stretch")
+        st.dataframe(payments["unmatched"], hide_index=True, width="stretch")
     st.caption(f"Run `{run.run_id}`")
     with st.expander("Run history"):
         st.dataframe(history, hide_index=True, width="stretch")

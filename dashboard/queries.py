@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,13 +31,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from dashboard.ranges import DateRange
+from dashboard.ranges import DateRange, comparison_range, preset_range
 from flows.publish import connect_published
 
 GRAINS = ("day", "week", "month")
 ATTRIBUTION_COLUMNS = {"order_key", "attribution_model", "channel", "utm_source", "credit",
                        "attributed_net_revenue", "converted_at"}
-PAYMENT_COLUMNS = {"payment_id", "match_method", "is_matched"}
+PAYMENT_COLUMNS = {"payment_id", "match_method", "is_matched", "shopify_transaction_id", "shopify_gateway",
+                   "stripe_charge_id", "shopify_order_id", "currency", "email", "shopify_amount", "stripe_amount",
+                   "stripe_status", "shopify_status", "shopify_processed_at", "stripe_created_at"}
 
 
 @dataclass(frozen=True)
@@ -412,19 +414,45 @@ def run_history(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFrame
                        "order by published_at desc, run_id desc limit ?", [limit]).df()
 
 
+UNMATCHED_SIDES = {
+    "charge": "Stripe charge, no transaction",
+    "transaction": "Stripe-gateway transaction, no charge",
+}
+
+
 def unmatched_payments(con: duckdb.DuckDBPyConnection, limit: int = 50) -> dict | None:
-    """Payments by match method and the unmatched ones (about the published data as a whole, so the
-    range and filters do not apply); None until `fct_payments` is published."""
+    """Payments by how they matched, and the unmatched ones, reported apart by side: Stripe charges with no
+    Shopify transaction, and Shopify transactions on the Stripe gateway with no charge. Transactions on other
+    gateways (manual, ...) have no charge to match and are never counted as unmatched. About the published
+    data as a whole, so the range and filters do not apply; None until `fct_payments` is published."""
     if not has(con, "fct_payments", PAYMENT_COLUMNS):
         return None
-    summary = con.execute(
-        "select coalesce(match_method, 'unmatched') as match_method, count(*) as payments "
-        "from marts.fct_payments group by 1 order by 2 desc, 1").df()
-    unmatched = con.execute("select * from marts.fct_payments where not coalesce(is_matched, false) "
-                            "order by payment_id limit ?", [limit]).df()
-    total = con.execute("select count(*) filter (where not coalesce(is_matched, false)), count(*) "
-                        "from marts.fct_payments").fetchone()
-    return {"summary": summary, "unmatched": unmatched, "unmatched_count": total[0], "payments": total[1]}
+    side = ("case when p.shopify_transaction_id is null then 'charge' "
+            "when p.shopify_gateway = 'stripe' then 'transaction' end")
+    rows = f"""
+        select p.*, case when p.is_matched then null else {side} end as unmatched_side
+        from marts.fct_payments as p"""
+    summary = con.execute(f"""
+        select case when is_matched then coalesce(match_method, 'matched')
+                when unmatched_side = 'charge' then 'unmatched: {UNMATCHED_SIDES["charge"]}'
+                when unmatched_side = 'transaction' then 'unmatched: {UNMATCHED_SIDES["transaction"]}'
+                else 'no charge expected: ' || coalesce(shopify_gateway, '(none)') || ' gateway' end as match_method,
+            count(*) as payments
+        from ({rows}) group by 1 order by 2 desc, 1""").df()
+    unmatched = con.execute(f"""
+        select case unmatched_side when 'charge' then '{UNMATCHED_SIDES["charge"]}'
+                else '{UNMATCHED_SIDES["transaction"]}' end as side,
+            coalesce(stripe_created_at, shopify_processed_at) as paid_at, stripe_charge_id, shopify_order_id,
+            shopify_transaction_id, currency, coalesce(stripe_amount, shopify_amount) as amount, stripe_status,
+            shopify_status, email
+        from ({rows}) where unmatched_side is not null
+        order by unmatched_side, paid_at desc, payment_id limit ?""", [limit]).df()
+    count = dict(zip(summary["match_method"], summary["payments"], strict=True))
+    charges = int(count.get(f"unmatched: {UNMATCHED_SIDES['charge']}", 0))
+    transactions = int(count.get(f"unmatched: {UNMATCHED_SIDES['transaction']}", 0))
+    stripe_payments = int(sum(n for label, n in count.items() if not label.startswith("no charge expected")))
+    return {"summary": summary, "unmatched": unmatched, "unmatched_charges": charges,
+            "unmatched_transactions": transactions, "stripe_payments": stripe_payments}
 
 
 def unreconciled_orders(con: duckdb.DuckDBPyConnection) -> int:
@@ -432,3 +460,31 @@ def unreconciled_orders(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("select count(*) from marts.fct_orders where is_counted and not is_payment_reconciled"
                        ).fetchone()[0]
 
+
+
+# --- one page view --------------------------------------------------------------------------------------
+
+def page_queries(con: duckdb.DuckDBPyConnection, filters: Filters = NO_FILTERS,
+                 preset: str = "last_28") -> dict[str, Callable[[], object]]:
+    """Every query one page view asks, by panel, for `preset` (compared with the previous period): each a
+    call without arguments, so the tests can check every panel answers and `benchmarks/dashboard_latency.py`
+    can time them, on the same list the page asks."""
+    as_of = as_of_date(con)
+    current = preset_range(preset, as_of)
+    previous = comparison_range(current, "previous_period")
+    return {
+        "run": lambda: latest_run(con),
+        "as_of": lambda: as_of_date(con),
+        "first_date": lambda: first_date(con),
+        "filter_options": lambda: filter_options(con),
+        "scorecards": lambda: (kpis(con, current, filters), kpis(con, previous, filters)),
+        "trend_day": lambda: trend(con, current, filters, "day"),
+        "trend_month": lambda: trend(con, preset_range("year_to_date", as_of), filters, "month"),
+        "funnel": lambda: funnel(con, current, filters),
+        "cohort_retention": lambda: cohort_retention(con, current, filters),
+        "rfm_segments": lambda: rfm_segments(con, current, filters),
+        "attribution": lambda: attribution(con, current, filters),
+        "run_history": lambda: run_history(con),
+        "unmatched_payments": lambda: unmatched_payments(con),
+        "unreconciled_orders": lambda: unreconciled_orders(con),
+    }

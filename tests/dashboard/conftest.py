@@ -76,33 +76,20 @@ def private_chain(elt_run, tmp_path) -> dict[str, Path]:
     return {"warehouse": warehouse, "published": published}
 
 
-def with_coming_marts(source: Path, target: Path) -> Path:
-    """A copy of the published file with what other branches are adding (fct_attribution, fct_payments,
-    dim_customers.acquisition_source), made up from the facts, so the panels that read them are exercised."""
+NEWER_MARTS = ("fct_attribution", "fct_payments")
+ACQUISITION_COLUMNS = ("acquisition_channel", "acquisition_source", "acquisition_medium", "acquisition_campaign")
+
+
+def without_newer_marts(source: Path, target: Path) -> Path:
+    """A copy of the published file as an older run published it: no fct_attribution, no fct_payments and
+    no acquisition columns on dim_customers, so the panels that read them must show their notes."""
     shutil.copyfile(source, target)
     with duckdb.connect() as con:
         con.execute("attach ? as p", [str(target)])
         con.execute("use p")
-        con.execute("alter table marts.dim_customers add column acquisition_channel varchar")
-        con.execute("alter table marts.dim_customers add column acquisition_source varchar")
-        con.execute("update marts.dim_customers set acquisition_source = case when hash(customer_id) % 2 = 0 "
-                    "then 'google' else 'newsletter' end, acquisition_channel = 'paid_search'")
-        con.execute("""
-            create table marts.fct_attribution as
-            select o.order_key, 'touch-' || o.order_key || '-' || m.model as touch_id, o.customer_id,
-                m.model as attribution_model, 'email' as channel, c.acquisition_source as utm_source,
-                'email' as utm_medium, 'spring' as utm_campaign, 1.0 as credit,
-                o.net_revenue as attributed_net_revenue, o.created_at as converted_at
-            from marts.fct_orders as o
-            inner join marts.dim_customers as c on o.customer_id = c.customer_id
-            cross join (values ('first_touch'), ('last_touch'), ('linear')) as m(model)
-            where o.is_counted""")
-        con.execute("""
-            create table marts.fct_payments as
-            select 'pay-' || order_key as payment_id,
-                case when is_paid_by_stripe then 'charge_id' end as match_method, is_paid_by_stripe as is_matched,
-                gross_revenue as shopify_amount, gross_revenue as stripe_amount, stripe_charge_id,
-                order_id as shopify_order_id
-            from marts.fct_orders""")
+        for table in NEWER_MARTS:
+            con.execute(f"drop table marts.{table}")
+        for column in ACQUISITION_COLUMNS:
+            con.execute(f"alter table marts.dim_customers drop column {column}")
         con.execute("checkpoint p")
     return target

@@ -4,6 +4,7 @@ from the sandbox's truth, for presets, fixed ranges and a filter; its notes for 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.ranges import DateRange, comparison_range, preset_range
 from dashboard.scorecards import scorecards
 
-from .conftest import APP, Truth, with_coming_marts
+from .conftest import APP, Truth, without_newer_marts
 
 pytestmark = [pytest.mark.dashboard, pytest.mark.slow]
 
@@ -87,15 +88,19 @@ def test_week_and_month_grains_render(monkeypatch, published):
         render(monkeypatch, published, preset="year_to_date", grain=grain)
 
 
-def test_panels_not_published_yet_say_so(monkeypatch, published):
-    app = render(monkeypatch, published)
+def test_panels_not_published_yet_say_so(monkeypatch, published, tmp_path):
+    """A file an older run published (no fct_attribution, fct_payments or acquisition columns) renders,
+    with a note for each panel it cannot fill instead of an error."""
+    older = without_newer_marts(published, tmp_path / "older.duckdb")
+    app = render(monkeypatch, older)
     notes = " ".join(i.value for i in app.info)
-    with duckdb.connect() as con:
-        con.execute("attach ? as p (read_only)", [str(published)])
-        present = {t for (t,) in con.execute("select table_name from information_schema.tables "
-                                             "where table_catalog = 'p'").fetchall()}
     for table in ("fct_attribution", "fct_payments"):
-        assert (f"marts.{table}" in notes and "not available yet" in notes) == (table not in present)
+        assert f"marts.{table}" in notes
+    assert notes.count("not available yet") == 2
+    assert any("dim_customers.acquisition_source" in c.value and "not available yet" in c.value
+               for c in app.sidebar.caption)
+    assert not [m for m in app.sidebar.multiselect if m.key == "sources"]
+    assert tiles(app)[1][1] != "0"  # the scorecards still show
 
 
 def test_missing_or_empty_published_file_says_how_to_load_data(monkeypatch, tmp_path):
@@ -108,20 +113,48 @@ def test_missing_or_empty_published_file_says_how_to_load_data(monkeypatch, tmp_
     assert not app.metric
 
 
-def test_panels_render_once_their_marts_are_published(monkeypatch, published, tmp_path):
-    extended = with_coming_marts(published, tmp_path / "extended.duckdb")
-    app = render(monkeypatch, extended, preset="last_90")
+def facts(published: Path, sql: str, params: list) -> list[tuple]:
+    with duckdb.connect() as con:
+        con.execute("attach ? as p (read_only)", [str(published)])
+        con.execute("use p")
+        return con.execute(sql, params).fetchall()
+
+
+def test_attribution_payments_and_acquisition_panels_on_the_published_marts(monkeypatch, published, truth):
+    """The real fct_attribution, fct_payments and dim_customers.acquisition_source: no notes, every model
+    offered, the unmatched payments apart by side, and the source filter narrowing the orders."""
+    current = preset_range("last_90", truth.as_of)
+    app = render(monkeypatch, published, preset="last_90")
     assert not [i for i in app.info if "not available yet" in i.value]
-    assert app.selectbox(key="attribution_model").options == ["first_touch", "last_touch", "linear"]
-    assert any(m.label == "Unmatched payments" for m in app.metric)
+    assert sorted(app.selectbox(key="attribution_model").options) == sorted(
+        ["first_touch", "last_touch", "linear", "position_based", "time_decay"])
+    assert app.selectbox(key="attribution_model").value == "last_touch"
+
+    metrics = {m.label: m.value for m in app.metric}
+    (charges, transactions), = facts(published, """
+        select count(*) filter (where shopify_transaction_id is null and not is_matched),
+            count(*) filter (where shopify_transaction_id is not null and shopify_gateway = 'stripe'
+                and not is_matched)
+        from marts.fct_payments""", [])
+    assert metrics["Stripe charges with no transaction"] == f"{charges:,}"
+    assert metrics["Stripe-gateway transactions with no charge"] == f"{transactions:,}"
+
+    # the attribution table for the chosen model: its revenue is that of the orders it credits
+    (attributed,), = facts(published, """
+        select sum(net_revenue) from marts.fct_orders where order_key in (
+            select order_key from marts.fct_attribution where attribution_model = 'last_touch'
+            and cast(converted_at as date) between ? and ?)""", [current.start, current.end])
+    table = next(d.value for d in app.dataframe if "attributed_net_revenue" in d.value.columns)
+    assert Decimal(f"{table['attributed_net_revenue'].sum():.2f}") == attributed
+
+    # the acquisition-source filter: the counted orders of the people dim_customers says google acquired
+    sources = app.multiselect(key="sources").options
+    assert "google" in sources
     orders_all = int(tiles(app)[1][1].replace(",", ""))
     app.multiselect(key="sources").set_value(["google"]).run()
     assert not app.exception
-    with duckdb.connect() as con:
-        con.execute("attach ? as p (read_only)", [str(extended)])
-        rng = preset_range("last_90", con.execute("select max(date_day) from p.marts.rpt_daily_kpis").fetchone()[0])
-        google = con.execute(
-            "select count(*) from p.marts.fct_orders o join p.marts.dim_customers c using (customer_id) "
-            "where o.is_counted and c.acquisition_source = 'google' and o.order_date between ? and ?",
-            [rng.start, rng.end]).fetchone()[0]
-    assert int(tiles(app)[1][1].replace(",", "")) == google < orders_all
+    google = {customer_id for (customer_id,) in facts(
+        published, "select customer_id from marts.dim_customers where acquisition_source = 'google'", [])}
+    (orders,), = facts(published, "select count(*) from marts.fct_orders where is_counted and order_date between ? "
+                       "and ? and list_contains(?, customer_id)", [current.start, current.end, sorted(google)])
+    assert int(tiles(app)[1][1].replace(",", "")) == orders < orders_all
