@@ -18,9 +18,9 @@ def mart_people(warehouse) -> dict[str, tuple[int, Decimal]]:
     return {email: (orders, net) for email, orders, net in rows}
 
 
-def test_dim_customers_matches_the_truth_for_buyers_to_the_cent(elt_run, world):
-    mart = mart_people(elt_run["warehouse"])
-    truth = {r["email"]: (r["lifetime_orders"], r["lifetime_net_revenue"]) for r in people_rows(world)}
+def test_dim_customers_matches_the_truth_for_buyers_to_the_cent(chain):
+    mart = mart_people(chain.warehouse)
+    truth = {r["email"]: (r["lifetime_orders"], r["lifetime_net_revenue"]) for r in people_rows(chain.world)}
     mart_buyers = {e: v for e, v in mart.items() if v[0] > 0}
     true_buyers = {e: v for e, v in truth.items() if v[0] > 0}
     assert len(mart_buyers) == len(true_buyers)
@@ -29,9 +29,9 @@ def test_dim_customers_matches_the_truth_for_buyers_to_the_cent(elt_run, world):
     assert all(isinstance(v[1], Decimal) for v in mart.values())
 
 
-def test_dim_customers_has_one_row_per_real_person(elt_run, world):
-    mart = mart_people(elt_run["warehouse"])
-    assert set(mart) == {p.email for p in world.people}
+def test_dim_customers_has_one_row_per_real_person(chain):
+    mart = mart_people(chain.warehouse)
+    assert set(mart) == {p.email for p in chain.world.people}
 
 
 def test_second_run_leaves_the_same_warehouse(elt_run):

@@ -18,9 +18,10 @@ def rows(warehouse, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def test_fct_orders_matches_every_order_of_the_truth_to_the_cent(elt_run, world):
+def test_fct_orders_matches_every_order_of_the_truth_to_the_cent(chain):
+    world = chain.world
     mart = {order_id: rest for order_id, *rest in rows(
-        elt_run["warehouse"],
+        chain.warehouse,
         "select order_id, is_counted, gross_revenue, refunds, net_revenue, coalesce(is_first_order, false) "
         "from marts.fct_orders")}
     truth = order_rows(world)
@@ -33,23 +34,25 @@ def test_fct_orders_matches_every_order_of_the_truth_to_the_cent(elt_run, world)
         assert first == order["is_first_order"]
 
 
-def test_every_stripe_paid_order_reconciles_with_its_charge(elt_run, world):
+def test_every_stripe_paid_order_reconciles_with_its_charge(chain):
     """Every order a charge of this Stripe account paid (however the checkout linked them), and no other: an
     order charged in another Stripe account has no charge to reconcile with."""
+    world = chain.world
     stripe = Stripe(world)
     stripe_paid = {stripe.order_of_charge[c["id"]] for c in stripe.lists["charges"]
                    if c["status"] == "succeeded" and c["id"] in stripe.order_of_charge}
     assert stripe_paid < {o.order_id for o in world.orders() if o.paid_by_stripe}
     reconciled = {order_id for (order_id,) in rows(
-        elt_run["warehouse"], "select order_id from marts.fct_orders where is_payment_reconciled")}
+        chain.warehouse, "select order_id from marts.fct_orders where is_payment_reconciled")}
     assert stripe_paid and reconciled == stripe_paid
 
 
-def test_daily_kpis_equal_the_truth_day_by_day_with_no_gaps(elt_run, world):
+def test_daily_kpis_equal_the_truth_day_by_day_with_no_gaps(chain):
+    world = chain.world
     columns = ["gross_revenue", "refunds", "net_revenue", "orders", "new_customers", "contacts_created",
                "failed_payments"]
     mart = {day: dict(zip(columns, rest, strict=True)) for day, *rest in rows(
-        elt_run["warehouse"], f"select date_day, {', '.join(columns)} from marts.rpt_daily_kpis order by 1")}
+        chain.warehouse, f"select date_day, {', '.join(columns)} from marts.rpt_daily_kpis order by 1")}
     days = sorted(mart)
     assert (days[-1] - days[0]).days + 1 == len(days)  # no gaps
     truth = {date.fromisoformat(r["date_day"]): r for r in daily_kpi_rows(world)}

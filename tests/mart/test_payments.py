@@ -13,7 +13,6 @@ import pytest
 from sandbox.truth import payment_rows
 from sandbox.vendors.shopify import Shopify
 from sandbox.vendors.stripe import Stripe, fee
-from sandbox.world import World
 
 pytestmark = [pytest.mark.mart, pytest.mark.slow]
 
@@ -21,16 +20,17 @@ OUTCOMES = {"succeeded": "success", "failed": "failure"}  # a charge's status as
 
 
 @pytest.fixture(scope="module")
-def payments(elt_run) -> list[dict]:
-    with duckdb.connect(str(elt_run["warehouse"]), read_only=True) as con:
+def payments(chain) -> list[dict]:
+    with duckdb.connect(str(chain.warehouse), read_only=True) as con:
         cursor = con.execute("select * from marts.fct_payments")
         columns = [d[0] for d in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 @pytest.fixture(scope="module")
-def stripe_sales(world: World) -> list[dict]:
+def stripe_sales(chain) -> list[dict]:
     """Every Shopify transaction on the Stripe gateway, as served."""
+    world = chain.world
     return [t for o in Shopify(world).orders for t in o["transactions"] if t["gateway"] == "stripe"]
 
 
@@ -42,7 +42,8 @@ def test_match_counts_per_tier(payments):
                            "unmatched stripe"}
 
 
-def test_every_charge_that_pays_an_order_is_matched_to_a_transaction_of_it(payments, world):
+def test_every_charge_that_pays_an_order_is_matched_to_a_transaction_of_it(payments, chain):
+    world = chain.world
     by_charge = {p["stripe_charge_id"]: p for p in payments if p["stripe_charge_id"]}
     paying = [r for r in payment_rows(world) if r["shopify_order_id"]]
     assert {r["status"] for r in paying} == {"succeeded", "failed"}
@@ -55,19 +56,22 @@ def test_every_charge_that_pays_an_order_is_matched_to_a_transaction_of_it(payme
         assert payment["amount_difference"] == 0
 
 
-def test_every_stripe_charge_appears_exactly_once(payments, world):
+def test_every_stripe_charge_appears_exactly_once(payments, chain):
+    world = chain.world
     served = sorted(r["charge_id"] for r in payment_rows(world))
     assert sorted(p["stripe_charge_id"] for p in payments if p["stripe_charge_id"]) == served
 
 
-def test_unmatched_charges_are_exactly_those_paying_no_order(payments, world):
+def test_unmatched_charges_are_exactly_those_paying_no_order(payments, chain):
+    world = chain.world
     unmatched = {p["stripe_charge_id"] for p in payments if p["stripe_charge_id"] and not p["is_matched"]}
     pays_none = {r["charge_id"] for r in payment_rows(world) if not r["shopify_order_id"]}
     assert pays_none and unmatched == pays_none
     assert all(p["shopify_transaction_id"] is None for p in payments if p["stripe_charge_id"] in unmatched)
 
 
-def test_unmatched_stripe_sales_are_exactly_those_whose_charge_is_absent(payments, world, stripe_sales):
+def test_unmatched_stripe_sales_are_exactly_those_whose_charge_is_absent(payments, chain, stripe_sales):
+    world = chain.world
     served = {c["id"] for c in Stripe(world).lists["charges"]}
     absent = {t["id"] for t in stripe_sales if t["authorization"] and t["authorization"] not in served}
     unmatched = {p["shopify_transaction_id"] for p in payments
@@ -76,7 +80,8 @@ def test_unmatched_stripe_sales_are_exactly_those_whose_charge_is_absent(payment
     assert not any(p["is_matched"] for p in payments if p["shopify_gateway"] not in (None, "stripe"))
 
 
-def test_every_shopify_payment_transaction_appears_once(payments, world):
+def test_every_shopify_payment_transaction_appears_once(payments, chain):
+    world = chain.world
     transactions = [t["id"] for o in Shopify(world).orders for t in o["transactions"]
                     if t["kind"] in ("sale", "capture", "authorization")]
     assert sorted(p["shopify_transaction_id"] for p in payments if p["shopify_transaction_id"]) == sorted(transactions)

@@ -18,8 +18,8 @@ SESSION_WINDOW = timedelta(minutes=30)  # how long before its order a converting
 
 
 @pytest.fixture(scope="module")
-def observed(elt_run) -> list[dict]:
-    with duckdb.connect(str(elt_run["warehouse"]), read_only=True) as con:
+def observed(chain) -> list[dict]:
+    with duckdb.connect(str(chain.warehouse), read_only=True) as con:
         cursor = con.execute("select touch_id, source_system, source_record_id, email, touched_at, utm_source, "
                              "utm_medium, utm_campaign, channel from intermediate.int_touches_unioned")
         names = [d[0] for d in cursor.description]
@@ -27,9 +27,10 @@ def observed(elt_run) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def matched(observed, world) -> list[tuple[dict, tuple | None]]:
+def matched(observed, chain) -> list[tuple[dict, tuple | None]]:
     """Each observed touch with the truth touch it is (person, time, source, medium, campaign), or None.
     HubSpot's must have the same time; Shopify's, stamped at the order, the latest 0-30 minutes before it."""
+    world = chain.world
     person_of = {r["email"]: r["person_id"] for r in people_rows(world)}
     truth: dict[int, list[tuple]] = defaultdict(list)
     for r in touch_rows(world):
@@ -48,7 +49,8 @@ def matched(observed, world) -> list[tuple[dict, tuple | None]]:
     return pairs
 
 
-def test_every_observed_touch_really_happened(matched, observed, world):
+def test_every_observed_touch_really_happened(matched, observed, chain):
+    world = chain.world
     real = [row for row, touch in matched if touch is not None]
     precision = len(real) / len(observed)
     distinct = {touch for _, touch in matched if touch is not None}
@@ -65,9 +67,10 @@ def test_no_truth_touch_is_observed_twice(matched):
     assert not twice
 
 
-def test_every_observable_touch_is_observed_once(matched, world):
+def test_every_observable_touch_is_observed_once(matched, chain):
     """HubSpot sees every touch of its contacts; Shopify the converting session of every order, of which
     those of HubSpot contacts are kept as HubSpot's (deduplicated), the others as Shopify's."""
+    world = chain.world
     expected = {(p.person_id, t.touched_at) for p in world.people if p.in_hubspot for t in p.touches
                 if t.touched_at <= world.clock}
     expected |= {(p.person_id, t.touched_at) for p in world.people if not p.in_hubspot for t in p.sessions.values()}
@@ -77,7 +80,8 @@ def test_every_observable_touch_is_observed_once(matched, world):
     assert by_system["shopify"] == sum(len(p.sessions) for p in world.people if not p.in_hubspot)
 
 
-def test_buyers_have_at_least_3_touches_on_average(observed, world):
+def test_buyers_have_at_least_3_touches_on_average(observed, chain):
+    world = chain.world
     buyers = {r["email"] for r in people_rows(world) if r["lifetime_orders"] > 0}
     per_email = Counter(row["email"] for row in observed)
     average = sum(per_email[email] for email in buyers) / len(buyers)
