@@ -1,7 +1,7 @@
 """Dashboard latency: every query one page view asks (dashboard.queries.page_queries), timed warm on a
 published file, as p50/p95 per panel and as ratios against a baseline measured in the same process.
 
-    python benchmarks/dashboard_latency.py --published PATH [--repeat N] [--preset last_28]
+    python benchmarks/dashboard_latency.py --published PATH [--repeat N] [--preset last_28] [--scale K]
 
 Prints a table (ms) and writes benchmarks/results/dashboard-<UTC timestamp>.json. The ratios, not the
 milliseconds, are what compare across machines: each panel's p95 over the baseline's p95, where the
@@ -51,6 +51,36 @@ def summary(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(samples) * 1000, 3), "p95_ms": round(percentile(samples, 0.95) * 1000, 3)}
 
 
+def scaled_copy(published: Path, scale: int, target: Path) -> Path:
+    """A copy of `published` with every mart's rows repeated `scale` times under distinct ids (a shop `scale`
+    times larger over the same dates), to measure the panels at a size the sandbox cannot build yet. Text
+    ids and keys get a `~k` suffix and integer ids an offset, so joins and distinct counts stay right."""
+    target.unlink(missing_ok=True)
+    with duckdb.connect(str(target)) as con:
+        con.execute("attach ? as src (read_only)", [str(published)])
+        con.execute("create schema marts")
+        tables = [t for (t,) in con.execute("select table_name from information_schema.tables where "
+                                            "table_catalog = 'src' and table_schema = 'marts'").fetchall()]
+        for table in tables:
+            columns = con.execute("select column_name, data_type from information_schema.columns where "
+                                  "table_catalog = 'src' and table_schema = 'marts' and table_name = ? "
+                                  "order by ordinal_position", [table]).fetchall()
+            copies = 1 if table == "run_history" else scale
+            select = []
+            for name, kind in columns:
+                is_id = name.endswith(("_id", "_key"))
+                if is_id and kind == "VARCHAR":
+                    select.append(f"case when k = 0 then \"{name}\" else \"{name}\" || '~' || k end as \"{name}\"")
+                elif is_id and kind in ("BIGINT", "INTEGER"):
+                    select.append(f"\"{name}\" + k * 1000000000000 as \"{name}\"")
+                else:
+                    select.append(f'"{name}"')
+            con.execute(f"create table marts.{table} as select {', '.join(select)} "
+                        f"from src.marts.{table} cross join range({copies}) as copies(k)")
+        con.execute("checkpoint")
+    return target
+
+
 def measure(published: Path, repeat: int, preset: str) -> dict:
     with queries.open_published(published) as con:
         baselines = {
@@ -95,9 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--published", type=Path, required=True, help="a published marts file (marts.duckdb)")
     parser.add_argument("--repeat", type=int, default=50, help="warm runs per panel (default 50)")
     parser.add_argument("--preset", default="last_28", help="the date-range preset the page shows (default last_28)")
+    parser.add_argument("--scale", type=int, default=1,
+                        help="measure a copy with every mart repeated K times under distinct ids (default 1)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="where the JSON goes")
     args = parser.parse_args(argv)
-    result = measure(args.published, max(args.repeat, 1), args.preset)
+    args.out.mkdir(parents=True, exist_ok=True)
+    published = args.published
+    if args.scale > 1:
+        published = scaled_copy(args.published, args.scale, args.out / f"scaled-x{args.scale}.duckdb")
+    result = measure(published, max(args.repeat, 1), args.preset)
+    result["scale"] = args.scale
     result["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     print(report(result))
     args.out.mkdir(parents=True, exist_ok=True)
