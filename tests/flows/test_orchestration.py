@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -179,8 +180,16 @@ def journey_env(loaded_copy: dict, **extra: str) -> dict[str, str]:
     return env
 
 
-def test_two_runs_in_two_processes_never_write_at_once(loaded_copy, sandbox, world):
-    journey = [sys.executable, "-m", "flows.cli", "run", "--sandbox-url", sandbox.url]
+@pytest.fixture
+def private_sandbox(world) -> Iterator[SandboxServer]:
+    """A sandbox of the session's world for runs that activate: their CRM upserts land here, not in the
+    shared sandbox other tests read."""
+    with SandboxServer(world, mode="bench") as server:
+        yield server
+
+
+def test_two_runs_in_two_processes_never_write_at_once(loaded_copy, private_sandbox, world):
+    journey = [sys.executable, "-m", "flows.cli", "run", "--sandbox-url", private_sandbox.url]
     first = subprocess.Popen(journey, cwd=ROOT, env=journey_env(loaded_copy), text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lock = lock_path(loaded_copy["warehouse"])
