@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -394,17 +394,20 @@ def attribution(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters
     None until `fct_attribution` is published."""
     if not has(con, "fct_attribution", ATTRIBUTION_COLUMNS):
         return None
-    where, params = _orders_clause(filters)
+    # fct_attribution holds counted orders only: the join to fct_orders is needed only to apply filters
+    where, params = _orders_clause(filters) if filters.active else ("true", [])
+    join = "inner join marts.fct_orders as o on a.order_key = o.order_key" if filters.active else ""
+    # a range on the timestamp itself (not its date) lets DuckDB skip row groups by their min/max
     return con.execute(f"""
         select a.attribution_model, coalesce(a.channel, '(none)') as channel,
             coalesce(a.utm_source, '(none)') as source,
             round(sum(a.credit), 2) as conversions, sum(a.attributed_net_revenue) as attributed_net_revenue
         from marts.fct_attribution as a
-        inner join marts.fct_orders as o on a.order_key = o.order_key
-        where cast(a.converted_at as date) between ? and ? and {where}
+        {join}
+        where a.converted_at >= ? and a.converted_at < ? and {where}
         group by 1, 2, 3
         order by 1, attributed_net_revenue desc, 2, 3
-    """, [rng.start, rng.end, *params]).df()
+    """, [rng.start, rng.end + timedelta(days=1), *params]).df()
 
 
 # --- data health ----------------------------------------------------------------------------------------

@@ -98,4 +98,6 @@ final as (
     from allocated
 )
 
+-- stored in time order, so readers filtering a date range skip whole row groups (DuckDB zone maps)
 select * from final
+order by converted_at, order_key, touch_index, attribution_model
