@@ -24,6 +24,7 @@ no order at all. `order_of_charge` keeps the truth: the order each charge really
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
 import random
 import re
@@ -39,6 +40,11 @@ NAME = "stripe"
 API_VERSION = "2022-11-15"  # the account's version, which events are rendered in
 MINOR_UNITS = {"usd": 100, "eur": 100, "gbp": 100, "cad": 100, "jpy": 1}
 RANGE = re.compile(r"^created\[(gte|gt|lte|lt)\]$")
+
+
+def _newest_first_key(record: dict) -> int:
+    """The ascending sort key of a list kept newest first, for bisection."""
+    return -record["created"]
 FEE_RATE = Decimal("0.029")  # Stripe's standard card pricing: 2.9% + 30 cents per succeeded charge
 FEE_FIXED_MINOR = 30
 AVAILABLE_AFTER = timedelta(days=7)  # funds of a balance transaction become available this long after it
@@ -153,6 +159,7 @@ class Stripe:
             if p.stripe_customer_id:
                 self._unlinked_charge(p)
         self.lists = {name: self._newest_first(records) for name, records in self.lists.items()}
+        self._created_by_id: dict[str, dict[str, int]] = {}  # per list: object id -> created, for cursors
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}", "credentials": {"api_key": self.api_key}}
@@ -289,9 +296,8 @@ class Stripe:
     def served(self, resource: str, now: datetime) -> list[dict]:
         """A list's records as served at `now`: events within their retention, balances' status by then."""
         records = self.lists[resource]
-        if resource == "events":
-            oldest = _ts(now - EVENT_RETENTION)
-            return [e for e in records if e["created"] >= oldest]
+        if resource == "events":  # newest first: those within retention are a prefix
+            return records[:bisect.bisect_right(records, -_ts(now - EVENT_RETENTION), key=_newest_first_key)]
         if resource == "balance_transactions":
             return [{**t, "status": "available" if t["available_on"] <= _ts(now) else "pending"} for t in records]
         return records
@@ -346,7 +352,9 @@ class Stripe:
         resource = request.path.removeprefix("/v1/")
         if resource not in self.lists:
             raise _error(404, f"Unrecognized request URL (GET: {request.path}).")
-        return self._list(request, resource, self._filtered(request, resource, self.served(resource, request.now)))
+        # balance transactions get their status by `now` on the served page only, not on the whole list
+        records = self.lists[resource] if resource == "balance_transactions" else self.served(resource, request.now)
+        return self._list(request, resource, self._filtered(request, resource, records))
 
     @staticmethod
     def _filtered(request: Request, resource: str, records: list[dict]) -> list[dict]:
@@ -368,6 +376,8 @@ class Stripe:
         return records
 
     def _list(self, request: Request, resource: str, records: list[dict]) -> Response:
+        """A page of `records` (newest first, as every list is kept): `created` bounds and the cursor are found
+        by bisection, so a page costs the same at the end of a million records as at the start."""
         raw_limit = request.arg("limit", "10")
         try:
             limit = int(raw_limit)
@@ -380,35 +390,57 @@ class Stripe:
         if after and before:
             raise _error(400, "You may only specify one of these parameters: ending_before, starting_after.",
                          "ending_before")
-        selected = [r for r in records if self._created_matches(request, r["created"])]
+        lo, hi = self._created_range(request, records)
+        start, stop = lo, hi
         if after or before:
-            ids = [r["id"] for r in selected]
             cursor = after or before
-            if cursor not in ids:
+            position = self._position(resource, records, cursor, lo, hi)
+            if position is None:
                 raise _error(400, f"No such object: '{cursor}'", "starting_after" if after else "ending_before",
                              "resource_missing")
-            position = ids.index(cursor)
-            if after:
-                selected = selected[position + 1:]
-            else:
-                selected = selected[max(0, position - limit):position]
-        page = selected[:limit]
+            start, stop = (position + 1, hi) if after else (max(lo, position - limit), position)
+        page = records[start:min(stop, start + limit)]
+        if resource == "balance_transactions":
+            now = _ts(request.now)
+            page = [{**t, "status": "available" if t["available_on"] <= now else "pending"} for t in page]
         return Response.json(200, {"object": "list", "url": f"/v1/{resource}",
-                                   "has_more": len(selected) > limit, "data": page})
+                                   "has_more": stop - start > limit, "data": page})
 
     @staticmethod
-    def _created_matches(request: Request, created: int) -> bool:
+    def _created_range(request: Request, records: list[dict]) -> tuple[int, int]:
+        """The slice [lo, hi) of `records` (newest first) that the `created` filters keep."""
+        lo, hi = 0, len(records)
         for name, values in request.query.items():
             match = RANGE.match(name)
             bound_name = match.group(1) if match else ("eq" if name == "created" else None)
             if bound_name is None:
                 continue
             try:
-                bound = int(values[-1])
+                bound = -int(values[-1])  # on the ascending key: -created
             except ValueError:
                 raise _error(400, f"Invalid integer: {values[-1]}", name, "parameter_invalid_integer") from None
-            ok = {"gte": created >= bound, "gt": created > bound, "lte": created <= bound,
-                  "lt": created < bound, "eq": created == bound}[bound_name]
-            if not ok:
-                return False
-        return True
+            if bound_name in ("gte", "gt", "eq"):  # created >= bound: key <= -bound
+                side = bisect.bisect_left if bound_name == "gt" else bisect.bisect_right
+                hi = min(hi, side(records, bound, key=_newest_first_key))
+            if bound_name in ("lte", "lt", "eq"):
+                side = bisect.bisect_right if bound_name == "lt" else bisect.bisect_left
+                lo = max(lo, side(records, bound, key=_newest_first_key))
+        return lo, max(lo, hi)
+
+    def _position(self, resource: str, records: list[dict], cursor: str, lo: int, hi: int) -> int | None:
+        """Where the object `cursor` stands in records[lo:hi], or None: found by its `created` (looked up once
+        per list), then among the few records created in the same second."""
+        created = self._created_of(resource).get(cursor)
+        if created is None:
+            return None
+        i = bisect.bisect_left(records, -created, lo, hi, key=_newest_first_key)
+        while i < hi and records[i]["created"] == created:
+            if records[i]["id"] == cursor:
+                return i
+            i += 1
+        return None
+
+    def _created_of(self, resource: str) -> dict[str, int]:
+        if resource not in self._created_by_id:
+            self._created_by_id[resource] = {r["id"]: r["created"] for r in self.lists[resource]}
+        return self._created_by_id[resource]
