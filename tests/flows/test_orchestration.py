@@ -284,7 +284,8 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-def test_journey_serve_runs_a_deployment_on_its_schedule(loaded_copy, sandbox, tmp_path, prefect_server_with_scheduler):
+def test_journey_serve_runs_a_deployment_on_its_schedule(loaded_copy, private_sandbox, tmp_path,
+                                                         prefect_server_with_scheduler):
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterName,
@@ -296,7 +297,7 @@ def test_journey_serve_runs_a_deployment_on_its_schedule(loaded_copy, sandbox, t
 
     log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--sandbox-url", sandbox.url, "--only", "elt-hourly"],
+        [sys.executable, "-m", "flows.cli", "serve", "--sandbox-url", private_sandbox.url, "--only", "elt-hourly"],
         cwd=ROOT, env=journey_env(loaded_copy, JOURNEY_SCHEDULE__ELT_HOURLY="every:5",
                                   PREFECT_API_URL=prefect_server_with_scheduler),
         text=True, stdout=log, stderr=subprocess.STDOUT)
