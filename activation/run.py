@@ -154,9 +154,10 @@ def deliver(destination: Destination, conversions: list[Conversion], ledger: Led
     report.already = sum(c.conversion_id in done for c in todo)
     todo = [c for c in todo if c.conversion_id not in done]
     no_consent = [c for c in todo if destination.needs_consent and not c.has_consent]
-    consented = [c for c in todo if not (destination.needs_consent and not c.has_consent)]
-    too_old = [c for c in consented if _too_old(c, destination, clock)]
-    sendable = [c for c in consented if not _too_old(c, destination, clock)]
+    too_old, sendable = [], []
+    for c in todo:
+        if not (destination.needs_consent and not c.has_consent):
+            (too_old if _too_old(c, destination, clock) else sendable).append(c)
     report.decided.update({NO_CONSENT: len(no_consent), TOO_OLD: len(too_old)})
     batches = destination.batches(sendable)
     if dry_run:

@@ -14,7 +14,7 @@
 {# Stripe's integer minor units as money: by each currency's exponent (zero-decimal currencies unscaled). #}
 {% macro minor_to_major(amount, currency) -%}
     case
-        when lower({{ currency }}) in ({{ "'" ~ var('zero_decimal_currencies') | join("', '") ~ "'" }})
+        when lower({{ currency }}) in ({{ sql_list(var('zero_decimal_currencies')) }})
             then cast({{ amount }} as {{ money_type() }})
         else cast(cast({{ amount }} as {{ money_type() }}) * 0.01 as {{ money_type() }})
     end

@@ -122,7 +122,7 @@ email_amount_time_candidates as (
         and shopify_payments.outcome = stripe_payments.status
     where shopify_payments.authorization_code is null
         and shopify_payments.payment_intent_id is null
-        and shopify_payments.gateway in ({{ "'" ~ var('stripe_gateways') | join("', '") ~ "'" }})
+        and shopify_payments.gateway in ({{ sql_list(var('stripe_gateways')) }})
         and coalesce(stripe_payments.shopify_order_id, cast(shopify_payments.order_id as {{ dbt.type_string() }}))
             = cast(shopify_payments.order_id as {{ dbt.type_string() }})
         and stripe_payments.charge_key not in (select charge_key from charge_id_matches)

@@ -27,7 +27,7 @@ renamed as (
         {{ to_money('total_price_set__shop_money__amount') }} as gross_revenue,
         {{ to_money('total_price_set__presentment_money__amount') }} as gross_revenue_presentment,
         -- booleans
-        financial_status in ({{ "'" ~ var('counted_financial_statuses') | join("', '") ~ "'" }}) as is_counted,
+        financial_status in ({{ sql_list(var('counted_financial_statuses')) }}) as is_counted,
         cancelled_at is not null as is_cancelled,
         -- timestamps
         {{ to_utc('created_at') }} as created_at,
