@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     truth = sandbox_commands.add_parser("truth", help="export the world's ground truth as CSV files")
     _world_args(truth)
+    truth.add_argument("--days", type=float, default=0.0,
+                       help="the world after this many days (default 0: what a fresh sandbox serves); the same "
+                            "world a sandbox serves after `advance` by as many days")
     truth.add_argument("--out", type=Path, required=True, help="folder to write the CSV files into")
     advance = sandbox_commands.add_parser("advance", help="move a running sandbox's clock forward")
     advance.add_argument("--url", required=True, help="the running sandbox, e.g. http://127.0.0.1:8765")
@@ -225,7 +228,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     if args.sandbox_command == "advance":
         return _advance_sandbox(args.url, args.days)
-    world = World.build(args.seed, args.people)
+    world = World.build(args.seed, args.people, days=getattr(args, "days", 0.0) or 0.0)
     if args.sandbox_command == "truth":
         from sandbox.truth import export
 

@@ -240,10 +240,13 @@ class Stripe:
             return
         invoice = rng.random() < 0.65
         amount = rng.randint(5_000, 150_000)
-        start = p.orders[0].created_at  # their customer exists from (just before) the first order
+        orders = [o for o in p.orders if o.created_at <= self.world.start]  # the world's start: never redrawn
+        if not orders:
+            return
+        start = orders[0].created_at  # their customer exists from (just before) the first order
         for _ in range(20):
-            at = (start + (self.world.clock - start) * rng.random()).replace(microsecond=0)
-            if all(abs(at - o.created_at) >= UNLINKED_CLEARANCE for o in p.orders):
+            at = (start + (self.world.start - start) * rng.random()).replace(microsecond=0)
+            if all(abs(at - o.created_at) >= UNLINKED_CLEARANCE for o in orders):
                 break
         else:
             return
