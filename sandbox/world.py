@@ -43,6 +43,10 @@ NEXT_ORDER_MEAN_DAYS = 150  # a buyer orders again after this many days on avera
 CRM_EDIT_MEAN_DAYS = 120  # someone edits a CRM contact after this many days on average
 LATE_REFUND_SHARE = 0.08  # paid orders of the 30 days before the start that are refunded after it
 REFUND_WINDOW = timedelta(days=30)  # refunds come within this long after the order
+# Deletions (see _deletions)
+STRIPE_DELETED_SHARE = 0.03  # Stripe customers deleted before the start
+STRIPE_DELETION_MEAN_DAYS = 2000  # after the start, a Stripe customer is deleted after this long on average
+VOIDED_DELETED_SHARE = 0.8  # voided orders the shop deletes, 1 hour to 20 days after voiding them
 # first id of CRM contact records no default listing serves (merged, archived, deleted), apart from listed ones
 UNLISTED_IDS = {"hubspot": 90_000_000, "activecampaign": 90_000_000}
 
@@ -114,6 +118,7 @@ class Order:
     failed_attempt_first: bool
     order_id: int = 0
     number: int = 0
+    deleted_at: datetime | None = None  # the shop deleted it (voided orders only): Shopify lists it no more
 
     @property
     def subtotal(self) -> Decimal:
@@ -213,6 +218,7 @@ class Person:
     hubspot_contact_id: str = ""
     shopify_customer_id: int | None = None
     stripe_customer_id: str = ""
+    stripe_deleted_at: datetime | None = None  # their Stripe customer was deleted (its charges stay)
     # CRM facts and marketing touches, drawn from the person's own `crm` and `touches` streams (see _crm)
     touches: list[Touch] = field(default_factory=list)
     sessions: dict[int, Touch] = field(default_factory=dict)  # order id -> the touch of its converting session
@@ -343,6 +349,7 @@ class World:
         for p in persons:
             _crm(seed, p, max(start, p.created_at))
             _future_crm(seed, p, start, clock)
+            _deletions(seed, p, start, clock)
         world._assign_crm_ids()
         return world
 
@@ -362,7 +369,7 @@ class World:
             if p.stripe_payer and p.orders:  # made at their first checkout
                 p.stripe_customer_id = "cus_" + stable_token(self.seed, "customer", p.person_id)
         line = 0
-        orders = self.orders()
+        orders = self.orders(deleted=True)
         for number, order in enumerate(orders, start=1):
             order.order_id = 5_200_000_000 + number
             order.number = 1000 + number
@@ -375,9 +382,16 @@ class World:
         for number, (*_, refund) in enumerate(refunds, start=1):
             refund.refund_id = 890_000_000 + number
 
-    def orders(self) -> list[Order]:
-        """Every order, in creation order (ties by person)."""
-        return sorted((o for p in self.people for o in p.orders), key=lambda o: (o.created_at, o.person_id))
+    def orders(self, deleted: bool = False) -> list[Order]:
+        """Every order the shop still has (with `deleted`, those it deleted too), in creation order (ties by
+        person)."""
+        return sorted((o for p in self.people for o in p.orders if deleted or not o.deleted_at),
+                      key=lambda o: (o.created_at, o.person_id))
+
+    def deleted_orders(self) -> list[Order]:
+        """The orders the shop deleted, in the order it deleted them."""
+        return sorted((o for p in self.people for o in p.orders if o.deleted_at),
+                      key=lambda o: (o.deleted_at, o.order_id))
 
     def person(self, person_id: int) -> Person:
         return self.people[person_id - 1]  # arrivals are numbered on from the start's people
@@ -512,6 +526,25 @@ def _future_orders(seed: int, p: Person, start: datetime, clock: datetime) -> No
         at += timedelta(days=rng.expovariate(1 / NEXT_ORDER_MEAN_DAYS))
 
 
+def _deletions(seed: int, p: Person, start: datetime, clock: datetime) -> None:
+    """What gets deleted, until `clock`: some Stripe customers (before the start, or later at a steady rate;
+    their charges stay) and VOIDED_DELETED_SHARE of voided orders (the converting session an order recorded
+    goes with it, unless HubSpot saw the visit too). Drawn from a stream of their own, a fixed number of draws per person
+    and per order, so a later clock never redraws one."""
+    rng = random.Random(f"{seed}/{p.person_id}/deletions")
+    before, when = rng.random() < STRIPE_DELETED_SHARE, rng.random()
+    later = start + timedelta(days=rng.expovariate(1 / STRIPE_DELETION_MEAN_DAYS))
+    if p.stripe_customer_id:
+        first = p.orders[0].created_at  # the customer was made at the first checkout
+        at = (first + (start - first) * when).replace(microsecond=0) if before and first < start else later
+        if first < at <= clock:
+            p.stripe_deleted_at = at.replace(microsecond=0)
+    for order in p.orders:
+        deleted, lag = rng.random() < VOIDED_DELETED_SHARE, timedelta(hours=rng.uniform(1, 480))
+        if deleted and order.financial_status == "voided" and order.cancelled_at and order.cancelled_at + lag <= clock:
+            order.deleted_at = (order.cancelled_at + lag).replace(microsecond=0)
+
+
 def _future_crm(seed: int, p: Person, start: datetime, clock: datetime) -> None:
     """A person's CRM after the start, until `clock`: touches around their new orders (in HubSpot's source
     history), the customer stage at a first order, edits to their contacts, and the contacts' update times
@@ -553,10 +586,15 @@ def _crm(seed: int, p: Person, clock: datetime) -> None:
         else:
             times.append(_between(rng, p.created_at, clock))
     channels = list(CHANNELS)
+    taken: set[datetime] = set()
     for at in sorted(times):
         source, medium = rng.choice(channels)
         campaign = rng.choice(CAMPAIGNS) if medium in ("cpc", "email", "social") else ""
+        while at in taken:  # never two at the same second (HubSpot keys history by time), e.g. an arrival's
+            at -= timedelta(seconds=1)  # touches, all drawn at their arrival
+        taken.add(at)
         p.touches.append(Touch(p.person_id, at, source, medium, campaign))
+    p.touches.sort(key=lambda t: t.touched_at)
     _order_touches(random.Random(f"{seed}/{p.person_id}/touches"), p, orders, clock)
 
     # HubSpot: a subscriber who becomes a lead soon after (or a lead from a form at once), a customer at

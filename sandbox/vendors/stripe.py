@@ -150,8 +150,11 @@ class Stripe:
         for p in world.people:
             if p.stripe_customer_id:
                 customer = self._customer(p)
-                self.lists["customers"].append(customer)
                 self._event("customer.created", customer["created"], customer)
+                if p.stripe_deleted_at:  # listed no more; its charges keep its id
+                    self._event("customer.deleted", _ts(p.stripe_deleted_at), customer)
+                else:
+                    self.lists["customers"].append(customer)
         for order in world.orders():
             if order.paid_by_stripe:
                 self._payments(order)

@@ -5,6 +5,7 @@ serves after `advance` is the world `journey sandbox truth --days` describes."""
 from __future__ import annotations
 
 import csv
+from collections import Counter
 import json
 from datetime import timedelta
 
@@ -131,3 +132,45 @@ def test_advance_refuses_to_go_back(worlds):
             server.sandbox.advance(timedelta(days=-1))
     with pytest.raises(ValueError, match="only forward"):
         World.build(SEED, 30, days=-1)
+
+
+def test_deleted_records_are_listed_no_more_and_their_deletion_is_served(worlds):
+    world = worlds[10]
+    deleted_orders = world.deleted_orders()
+    gone = [p for p in world.people if p.stripe_deleted_at]
+    assert deleted_orders and gone
+    assert all(o.financial_status == "voided" and o.deleted_at > o.cancelled_at for o in deleted_orders)
+    with SandboxServer(world, mode="bench") as server:
+        index = server.index()
+        shop, stripe = index["shopify"], index["stripe"]
+        headers = {"X-Shopify-Access-Token": shop["credentials"]["access_token"]}
+        listed, url, params = set(), f"{shop['base_url']}/orders.json", {"status": "any", "limit": 250}
+        while url:
+            page = requests.get(url, params=params, headers=headers, timeout=10)
+            listed |= {o["id"] for o in page.json()["orders"]}
+            url, params = page.links.get("next", {}).get("url"), None
+        assert listed == {o.order_id for o in world.orders()} and not listed & {o.order_id for o in deleted_orders}
+        events = requests.get(f"{shop['base_url']}/events.json", headers=headers, timeout=10, params={
+            "filter": "Order", "verb": "destroy", "limit": 250}).json()["events"]
+        assert [(e["subject_id"], e["verb"]) for e in events] == [(o.order_id, "destroy") for o in deleted_orders]
+        auth = {"Authorization": f"Bearer {stripe['credentials']['api_key']}"}
+        customers = requests.get(f"{stripe['base_url']}/v1/customers", params={"limit": 100}, headers=auth,
+                                 timeout=10).json()
+        ids = {c["id"] for c in customers["data"]}
+        assert not ids & {p.stripe_customer_id for p in gone}
+        kept = world.clock - timedelta(days=30)  # Stripe keeps 30 days of events
+        deletions = requests.get(f"{stripe['base_url']}/v1/events", params={"type": "customer.deleted", "limit": 100},
+                                 headers=auth, timeout=10).json()["data"]
+        assert {e["data"]["object"]["id"] for e in deletions} == {
+            p.stripe_customer_id for p in gone if p.stripe_deleted_at >= kept}
+    people = {int(r["person_id"]): r for r in people_rows(world)}
+    assert all(people[p.person_id]["stripe_customer_id"] == "" for p in gone)
+
+
+def test_a_default_world_deletes_at_least_20_records_in_every_vendor():
+    world = World.build(SEED, 2000)
+    assert len(world.deleted_orders()) >= 20  # Shopify: destroyed orders
+    assert sum(1 for p in world.people if p.stripe_deleted_at) >= 20  # Stripe: deleted customers
+    kinds = Counter((r.vendor, r.kind) for r in world.crm_records())
+    assert kinds[("hubspot", "archived")] >= 20 and kinds[("activecampaign", "deleted")] >= 20
+    assert kinds[("hubspot", "merged")] >= 20
