@@ -1,5 +1,5 @@
 with customers as (
-    select * from {{ source('shopify', 'customers') }}
+    select * from {{ raw_table('shopify', 'customers') }} as customers
     where {{ completed_loads('shopify') }}
 ),
 

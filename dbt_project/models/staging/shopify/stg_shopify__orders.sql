@@ -1,5 +1,5 @@
 with orders as (
-    select * from {{ source('shopify', 'orders') }}
+    select * from {{ raw_table('shopify', 'orders') }} as orders
     where {{ completed_loads('shopify') }}
 ),
 

@@ -1,5 +1,5 @@
 with customers as (
-    select * from {{ source('stripe', 'customers') }}
+    select * from {{ raw_table('stripe', 'customers') }} as customers
     where {{ completed_loads('stripe') }}
 ),
 
