@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import dlt
+from dlt.common.configuration.inject import with_config
 
+from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient, cursor_pages
 from pipelines.incremental import Cursor, backfill_window, parse_time, with_account
 from pipelines.sources.hubspot import settings
@@ -26,6 +28,17 @@ from pipelines.sources.hubspot.helpers import (
 PRIMARY_KEY = ("source_account", "id")
 
 
+def make_client(base_url: str, access_token: str) -> VendorClient:
+    return VendorClient("hubspot", base_url, {"Authorization": f"Bearer {access_token}"}, [access_token],
+                        settings.CREDENTIAL, requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
+
+
+@with_config(sections=("sources", "hubspot"))
+def check(access_token: str = dlt.secrets.value, base_url: str = settings.BASE_URL) -> Check:
+    """`journey check`: one record of each object the source reads (each needs its own scope)."""
+    return try_reads("hubspot", make_client(base_url, access_token), settings.CHECK_READS)
+
+
 @dlt.source(name="hubspot", section="hubspot", max_table_nesting=2)
 def hubspot_source(
     access_token: str = dlt.secrets.value,
@@ -36,9 +49,7 @@ def hubspot_source(
     backfill_start: str | None = None,
     backfill_end: str | None = None,
 ):
-    client = VendorClient("hubspot", base_url, {"Authorization": f"Bearer {access_token}"},
-                          [access_token], settings.CREDENTIAL,
-                          requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
+    client = make_client(base_url, access_token)
     # search has a budget of its own: its own pacing over the same session
     searcher = VendorClient("hubspot", base_url, {}, [access_token], settings.CREDENTIAL,
                             requests_per_second=settings.SEARCH_REQUESTS_PER_SECOND, burst=settings.SEARCH_BURST,

@@ -34,3 +34,7 @@ REQUESTS_PER_SECOND = 10
 BURST = 100
 SEARCH_REQUESTS_PER_SECOND = 5  # search has its own budget on top of the account's
 SEARCH_BURST = 5
+
+# `journey check`: one record of each object the source reads (a token without the scope gets 403)
+CHECK_READS = {"crm.objects.contacts.read": ("crm/v3/objects/contacts", {"limit": 1}),
+               "crm.objects.deals.read": ("crm/v3/objects/deals", {"limit": 1})}
