@@ -5,8 +5,8 @@ serves after `advance` is the world `journey sandbox truth --days` describes."""
 from __future__ import annotations
 
 import csv
-from collections import Counter
 import json
+from collections import Counter
 from datetime import timedelta
 
 import pytest
