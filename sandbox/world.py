@@ -54,6 +54,10 @@ REFUND_WINDOW = timedelta(days=30)  # refunds come within this long after the or
 STRIPE_DELETED_SHARE = 0.03  # Stripe customers deleted before the start
 STRIPE_DELETION_MEAN_DAYS = 2000  # after the start, a Stripe customer is deleted after this long on average
 VOIDED_DELETED_SHARE = 0.8  # voided orders the shop deletes, 1 hour to 20 days after voiding them
+# A bulk edit (an import that touched a quarter of HubSpot's contacts within one hour, two days before the
+# start): in a world of 100,000 people, more than 10,000 search hits in one hour, past search's result cap
+BULK_EDIT_SHARE = 0.25
+BULK_EDIT_BEFORE = timedelta(days=2)
 # first id of CRM contact records no default listing serves (merged, archived, deleted), apart from listed ones
 UNLISTED_IDS = {"hubspot": 90_000_000, "activecampaign": 90_000_000}
 
@@ -656,6 +660,9 @@ def _crm(seed: int, p: Person, clock: datetime) -> None:
         merged = _between(rng, created, min(clock, created + timedelta(days=30)))
         p.crm_records.append(CrmRecord(p.person_id, "hubspot", "merged", email_variant(rng, p.email), created, merged))
         updates.append(merged)
+    bulk = random.Random(f"{seed}/{p.person_id}/bulk_edit")  # apart, so no earlier draw moved
+    if clock > p.created_at + BULK_EDIT_BEFORE and bulk.random() < BULK_EDIT_SHARE:
+        updates.append((clock - BULK_EDIT_BEFORE + timedelta(seconds=bulk.uniform(0, 3600))).replace(microsecond=0))
     p.hubspot_updated_at = max(updates)
     if p.in_hubspot and rng.random() < 0.04:  # a late update: the search index sees it only later
         late = (clock - timedelta(seconds=rng.uniform(86400, 3 * 86400))).replace(microsecond=0)
