@@ -92,7 +92,8 @@ def test_truth_of_which_order_a_charge_pays_is_honest(world):
         order_id = stripe.order_of_charge.get(charge["id"])
         if order_id is None:
             assert not any(normalized(o["email"]) in emails(charge)
-                           and minor(Decimal(t["amount"]), t["currency"].lower()) == charge["amount"] and abs(datetime.fromisoformat(t["processed_at"]) - created) <= WINDOW
+                           and minor(Decimal(t["amount"]), t["currency"].lower()) == charge["amount"]
+                           and abs(datetime.fromisoformat(t["processed_at"]) - created) <= WINDOW
                            for o, t in sales), charge["id"]
             continue
         order = orders[order_id]
