@@ -54,10 +54,11 @@ REFUND_WINDOW = timedelta(days=30)  # refunds come within this long after the or
 STRIPE_DELETED_SHARE = 0.03  # Stripe customers deleted before the start
 STRIPE_DELETION_MEAN_DAYS = 2000  # after the start, a Stripe customer is deleted after this long on average
 VOIDED_DELETED_SHARE = 0.8  # voided orders the shop deletes, 1 hour to 20 days after voiding them
-# A bulk edit (an import that touched a quarter of HubSpot's contacts within one hour, two days before the
-# start): in a world of 100,000 people, more than 10,000 search hits in one hour, past search's result cap
+# A bulk edit (an import that touched a quarter of HubSpot's contacts within one hour, ten days before the
+# start, out of an incremental run's lookback): in a world of 100,000 people, more than 10,000 search hits in
+# one hour, past search's result cap, which a backfill over that day meets
 BULK_EDIT_SHARE = 0.25
-BULK_EDIT_BEFORE = timedelta(days=2)
+BULK_EDIT_BEFORE = timedelta(days=10)
 # first id of CRM contact records no default listing serves (merged, archived, deleted), apart from listed ones
 UNLISTED_IDS = {"hubspot": 90_000_000, "activecampaign": 90_000_000}
 
