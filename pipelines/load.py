@@ -10,6 +10,7 @@ import dlt
 import pandas  # noqa: F401 - imported before extraction threads start: dlt imports it lazily, and two
 import pyarrow  # noqa: F401 - threads importing it at once can meet a partially initialized module
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.schema.exceptions import DataValidationError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.http import VendorError
@@ -28,6 +29,25 @@ class LoadResult:
 
 class SourceNotConfigured(RuntimeError):
     pass
+
+
+class SchemaChanged(RuntimeError):
+    """A vendor sent a column in another type than the one it has in the warehouse: the run stops before
+    loading anything, rather than land the values in a variant column no model reads."""
+
+
+# New tables and columns land (and are named in the run summary); a column changing type stops the run.
+SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
+
+
+def _contract_violation_in(error: BaseException) -> DataValidationError | None:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, DataValidationError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _vendor_error_in(error: BaseException) -> VendorError | None:
@@ -90,13 +110,27 @@ def extract_normalize(name: str, warehouse: Path, full_refresh: bool = False,
     pipeline = make_pipeline(source, warehouse)
     before = _columns(pipeline)
     try:
-        pipeline.extract(dlt_source, refresh="drop_sources" if full_refresh else None, loader_file_format="parquet")
+        pipeline.extract(dlt_source, refresh="drop_sources" if full_refresh else None, loader_file_format="parquet",
+                         schema_contract=SCHEMA_CONTRACT)
         pipeline.normalize()
     except PipelineStepFailed as failed:
         vendor_error = _vendor_error_in(failed)
-        if vendor_error is None:
+        if vendor_error is not None:
+            raise vendor_error from failed
+        violation = _contract_violation_in(failed)
+        if violation is None:
             raise
-        raise vendor_error from failed
+        # dlt names the column it would have made for the new type `<column>__v_<type>`
+        column, _, sent = violation.column_name.rpartition("__v_") if "__v_" in violation.column_name else (
+            violation.column_name, "", "another type")
+        existing = (violation.table_schema or {}).get("columns", {}).get(column, {}).get("data_type", "declared")
+        pipeline.drop_pending_packages()
+        raise SchemaChanged(
+            f"{name}: column {column!r} of table {violation.table_name!r} arrived as {sent}, not the {existing} "
+            f"it has in the warehouse; nothing of this run was loaded. The "
+            f"vendor changed the field: check the API version configured for {name} (README, Configuration), "
+            f"then either pin the version that sends the old type or drop the table's column and re-run with "
+            f"--full-refresh.") from None
     after = _columns(pipeline)
     counts = pipeline.last_trace.last_normalize_info.row_counts
     return LoadResult(
