@@ -253,6 +253,8 @@ class Shopify:
         status = filters.get("status", "open") if resource == "orders" else "any"
         if status not in ("open", "closed", "cancelled", "any"):
             raise _error(400, {"status": [f"Invalid status: {status}"]})
+        if records and sort_field not in records[0]:  # events have no updated_at to sort by
+            raise _error(400, {"order": [f"Invalid order: {filters.get('order')}"]})
         view = self._view(resource, records, status, sort_field, oldest)
         lo, hi, rest = self._bounds(view, records[0] if records else {}, sort_field, filters)
         if after is not None:
