@@ -10,10 +10,10 @@ allows, the way our sources page (ActiveCampaign offsets, Shopify `Link` cursors
 `order=updated_at asc`, Stripe `starting_after`, HubSpot `after` cursors and, for search, the keyset windows
 on (last modified, id) of pipelines/sources/hubspot/helpers.py); the first of those requests is timed as
 `cold_first_page_ms` (it pays for building the listing's sorted view, once per sandbox). Then it asks the
-first and the last page `--repeat` times each and takes the p50 of each. The ratio last/first is what compares across machines and
-runs (the issue's target: at most 2 at a million people), next to a baseline measured in the same run: the
-p50 of a `GET /_sandbox/stats` round trip. Peak memory is the server's VmHWM (/proc/<pid>/status): once the
-world is built, and after every listing was read.
+first and the last page `--repeat` times each and takes the p50 of each. The ratio last/first is what compares
+across machines and runs (the issue's target: at most 2 at a million people), next to a baseline measured in
+the same run: the p50 of a `GET /_sandbox/stats` round trip. Peak memory is the server's VmHWM
+(/proc/<pid>/status): once the world is built, and after every listing was read.
 
 `--code DIR` runs the sandbox from another checkout of this repository (e.g. an older commit unpacked with
 `git archive`), so a before/after comparison uses the same client. Writes
@@ -86,7 +86,8 @@ def _stripe(base: str, credentials: dict) -> Iterator[Endpoint]:
             payload = response.json()
             data = payload["data"]
             more = payload["has_more"] and data
-            return len(data), ("GET", asked[1], {"limit": 100, "starting_after": data[-1]["id"]}, None) if more else None
+            following = ("GET", asked[1], {"limit": 100, "starting_after": data[-1]["id"]}, None)
+            return len(data), following if more else None
         yield Endpoint("stripe", name, ("GET", f"{base}/v1/{name}", {"limit": 100}, None), read, headers)
 
 

@@ -289,7 +289,7 @@ class Activecampaign:
         cached = self._views.get((resource, by_id))
         if cached is None or cached[0] is not records or cached[1] != len(records):
             ids = [int(r["id"]) for r in records]
-            in_order = all(a < b for a, b in zip(ids, ids[1:]))
+            in_order = all(a < b for a, b in zip(ids, ids[1:], strict=False))
             view = sorted(records, key=lambda r: int(r["id"])) if by_id and not in_order else records
             days = [datetime.fromisoformat(r[UPDATED[resource]]).date().toordinal() for r in view]
             cached = (records, len(records), view, days, in_order or by_id)

@@ -306,7 +306,8 @@ class Hubspot:
         names, with_history, associations = self._read_options(request, obj)
         ids = self._listed_ids(obj, archived)
         start = bisect.bisect_right(ids, after, key=int)
-        page = [self._view(obj, self.records[obj][i], names, with_history, associations) for i in ids[start:start + limit]]
+        page = [self._view(obj, self.records[obj][i], names, with_history, associations)
+                for i in ids[start:start + limit]]
         body: dict = {"results": page}
         if len(ids) - start > limit:
             cursor = page[-1]["id"]
