@@ -12,10 +12,13 @@ contact is simply no longer listed. Rate limit (section 1.4): 5 requests per sec
 
 from __future__ import annotations
 
+import bisect
 import copy
+import functools
 import math
 import re
 import threading
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
@@ -38,6 +41,7 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 INVALID_EMAIL = {"title": "Contact Email Address is not valid.", "detail": "", "code": "email_invalid",
                  "error": "must_be_valid_email_address", "source": {"pointer": "/data/attributes/email"}}
 SYNC_FIELDS = ("firstName", "lastName", "phone")
+DATED_KEPT = 8  # selections by updated date kept, so the pages of one listing do not filter the list again
 
 
 def local(moment: datetime) -> str:
@@ -62,6 +66,27 @@ def _error(status: int, message: str) -> HttpError:
 
 def _invalid(message: str) -> HttpError:
     return _error(422, message)
+
+
+class _Rows(Sequence):
+    """The records at `positions` (a range or a list of indices) of `records`, read-only; back to front if
+    `reverse`. Only what a page slices out of it is materialized."""
+
+    def __init__(self, records: list[dict], positions: Sequence[int], reverse: bool = False):
+        self.records, self.positions, self.reverse = records, positions, reverse
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204 (an int or a slice, as a list takes)
+        n = len(self.positions)
+        if isinstance(i, slice):
+            return [self[j] for j in range(n)[i]]
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        return self.records[self.positions[n - 1 - i if self.reverse else i]]
 
 
 class Activecampaign:
@@ -219,19 +244,80 @@ class Activecampaign:
     def _offset(request: Request) -> int:
         return int_arg(request, "offset", 0, _invalid)
 
-    def _select(self, request: Request, resource: str) -> list[dict]:
+    def _select(self, request: Request, resource: str) -> Sequence[dict]:
+        """The records a list request selects, in the order it pages them. Contacts and deals come from views
+        built once per list (id order, each record's updated date): the updated filter keeps a list of positions
+        (kept for the last few filters asked), `id_greater` is a bisection, so a page costs about the same at
+        any offset. `ids` and `email` are answered by a scan."""
         records = self.lists[resource]
         field = UPDATED.get(resource)
         if field is None:  # ecommerce: no updated filter, unknown filters ignored
             return records
+        bounds = []
+        for name in ("filters[updated_after]", "filters[updated_before]"):
+            raw = request.arg(name)
+            if raw:
+                try:
+                    bounds.append(date.fromisoformat(raw[:10]).toordinal())
+                except ValueError:
+                    raise _invalid(f"{name} is not a date: {raw}") from None
+            else:
+                bounds.append(None)
+        if resource == "contacts" and (request.query.get("ids") or request.query.get("ids[]") or request.arg("email")):
+            return self._scan(request, resource, records)
+        id_greater = int_arg(request, "id_greater", 0, _invalid) if resource == "contacts" else 0
+        direction = (request.arg("orders[id]") or "").upper() if resource == "contacts" else ""
+        by_id = direction in ("ASC", "DESC")
+        view, days, in_id_order = self._ordered(resource, records, by_id)
+        positions: Sequence[int] = range(len(view))
+        if bounds != [None, None]:
+            positions = self._dated(view, days, *bounds)
+        if id_greater:
+            if not in_id_order:  # a shift fault moved a record out of id order
+                return self._scan(request, resource, records)
+            start = bisect.bisect_right(positions, id_greater, key=lambda i: int(view[i]["id"]))
+            positions = positions[start:]
+        return _Rows(view, positions, reverse=direction == "DESC")
+
+    @functools.cached_property
+    def _views(self) -> dict:
+        return {}
+
+    def _ordered(self, resource: str, records: list[dict], by_id: bool) -> tuple[list[dict], list[int], bool]:
+        """`records` (in id order if `by_id`), each one's updated date (as an ordinal), and whether the view is in
+        id order; kept while the list is the same (every write and shift puts a new list in its place)."""
+        cached = self._views.get((resource, by_id))
+        if cached is None or cached[0] is not records or cached[1] != len(records):
+            ids = [int(r["id"]) for r in records]
+            in_order = all(a < b for a, b in zip(ids, ids[1:], strict=False))
+            view = sorted(records, key=lambda r: int(r["id"])) if by_id and not in_order else records
+            days = [datetime.fromisoformat(r[UPDATED[resource]]).date().toordinal() for r in view]
+            cached = (records, len(records), view, days, in_order or by_id)
+            self._views[(resource, by_id)] = cached
+        return cached[2], cached[3], cached[4]
+
+    def _dated(self, view: list[dict], days: list[int], after: int | None, before: int | None) -> list[int]:
+        """Positions in `view` updated within [after, before] (dates, inclusive); the last few asked are kept."""
+        key = ("dated", id(view), after, before)
+        cached = self._views.get(key)
+        if cached is not None and cached[0] is view:
+            return cached[1]
+        low, high = after if after is not None else -1, before if before is not None else 10 ** 9
+        positions = [i for i, day in enumerate(days) if low <= day <= high]
+        dated = [k for k in list(self._views) if k[0] == "dated"]
+        for old in dated[:max(0, len(dated) - DATED_KEPT + 1)]:
+            self._views.pop(old, None)
+        self._views[key] = (view, positions)
+        return positions
+
+    def _scan(self, request: Request, resource: str, records: list[dict]) -> list[dict]:
+        """Every filter applied record by record: for the rare requests the views do not answer."""
+        field = UPDATED[resource]
         for name, keep in (("filters[updated_after]", lambda d, b: d >= b), ("filters[updated_before]",
                                                                              lambda d, b: d <= b)):
             raw = request.arg(name)
             if raw:
-                try:
-                    bound = date.fromisoformat(raw[:10])
-                except ValueError:
-                    raise _invalid(f"{name} is not a date: {raw}") from None
+                bound = date.fromisoformat(raw[:10])
                 records = [r for r in records if keep(datetime.fromisoformat(r[field]).date(), bound)]
         if resource == "contacts":
             records = self._select_contacts(request, records)

@@ -17,7 +17,9 @@ The date-versioned paths (`/crm/objects/2026-03/...`) are aliases of the v3 ones
 
 from __future__ import annotations
 
+import bisect
 import copy
+import functools
 import math
 import operator
 import random
@@ -128,6 +130,7 @@ class Hubspot:
         self.search_bucket: LeakyBucket | None = None
         self._lock = threading.Lock()
         self._received: list[dict] = []
+        self._version = 0  # bumped by every write, so the sorted views of the records are rebuilt
         self.records: dict[str, dict[str, dict]] = {"contacts": {}, "deals": {}}  # by id, in id order
         self.history: dict[str, list[dict]] = {}  # contact id -> lifecyclestage history, newest first
         self.source_history: dict[str, dict[str, list[dict]]] = {}  # contact id -> latest-source property -> history
@@ -301,14 +304,33 @@ class Hubspot:
         after = int_arg(request, "after", 0, _invalid)
         archived = request.arg("archived", "false") == "true"
         names, with_history, associations = self._read_options(request, obj)
-        selected = [r for r in list(self.records[obj].values()) if r["archived"] == archived and int(r["id"]) > after]
-        page = [self._view(obj, r, names, with_history, associations) for r in selected[:limit]]
+        ids = self._listed_ids(obj, archived)
+        start = bisect.bisect_right(ids, after, key=int)
+        page = [self._view(obj, self.records[obj][i], names, with_history, associations)
+                for i in ids[start:start + limit]]
         body: dict = {"results": page}
-        if len(selected) > limit:
+        if len(ids) - start > limit:
             cursor = page[-1]["id"]
             body["paging"] = {"next": {"after": cursor, "link": f"{request.root_url}/{NAME}{request.path}"
                                                                  f"?after={cursor}&limit={limit}"}}
         return Response.json(200, body)
+
+    @functools.cached_property
+    def _views(self) -> dict[tuple, tuple]:
+        """Sorted views of the records, built on first use: key -> (the stamp they were built at, the view...)."""
+        return {}
+
+    def _stamp(self, obj: str) -> tuple[int, int]:
+        return self._version, len(self.records[obj])
+
+    def _listed_ids(self, obj: str, archived: bool) -> list[str]:
+        """The ids the list endpoint serves (archived or not), ascending, kept until a write changes the records."""
+        stamp = self._stamp(obj)
+        cached = self._views.get(("list", obj, archived))
+        if cached is None or cached[0] != stamp:
+            ids = sorted((i for i, r in list(self.records[obj].items()) if r["archived"] == archived), key=int)
+            cached = self._views[("list", obj, archived)] = (stamp, ids)
+        return cached[1]
 
     def _one(self, request: Request, obj: str, object_id: str) -> Response:
         names, with_history, associations = self._read_options(request, obj)
@@ -378,6 +400,16 @@ class Hubspot:
         groups = body.get("filterGroups") or []
         self._check_filters(groups)
         now = request.now
+        start = int(after)
+        names = list(body.get("properties") or DEFAULT_PROPERTIES[obj])
+        fast = self._search_by_range(obj, groups, body.get("sorts") or [], now, start, limit)
+        if fast is not None:
+            total, rows = fast
+            out: dict = {"total": total, "results": [self._view(obj, r, names) for r in rows]}
+            if start + limit < total:
+                out["paging"] = {"next": {"after": str(start + limit),
+                                          "link": f"{request.root_url}/{NAME}{request.path}?after={start + limit}"}}
+            return Response.json(200, out)
         rows = [r for r in list(self.records[obj].values())
                 if not r["archived"] and not (obj == "contacts" and now < self.indexed_at.get(r["id"], now))
                 and (not groups or any(all(self._matches(r, f) for f in g.get("filters") or []) for g in groups))]
@@ -386,13 +418,144 @@ class Hubspot:
             name = sort.get("propertyName", "") if isinstance(sort, dict) else str(sort)
             rows.sort(key=lambda r, name=name: self._sort_key(r, name),
                       reverse=isinstance(sort, dict) and sort.get("direction") == "DESCENDING")
-        start = int(after)
-        names = list(body.get("properties") or DEFAULT_PROPERTIES[obj])
         out: dict = {"total": len(rows), "results": [self._view(obj, r, names) for r in rows[start:start + limit]]}
         if start + limit < len(rows):
             out["paging"] = {"next": {"after": str(start + limit),
                                       "link": f"{request.root_url}/{NAME}{request.path}?after={start + limit}"}}
         return Response.json(200, out)
+
+    # Search by bisection: when the results are sorted ascending by a date property (then by id) and every filter
+    # group bounds that property (and, at one value of it, the id), each group keeps one slice of the records sorted
+    # that way, so `total` and the page come from bisection, not from a scan. This is how our source pages
+    # (pipelines/sources/hubspot/helpers.py); any other search is answered by the scan below it.
+    def _search_by_range(self, obj: str, groups: list[dict], sorts: list, now: datetime, start: int,
+                         limit: int) -> tuple[int, list[dict]] | None:
+        """(total, the page's records), or None when the search is not of that shape."""
+        name = self._range_sort(sorts)
+        if name is None:
+            return None
+        view, present = self._search_view(obj, name)
+        slices = []
+        for group in groups or [{}]:
+            bounds = self._group_slice(view, present, name, group.get("filters") or [])
+            if bounds is None:
+                return None
+            slices.append(bounds)
+        merged: list[list[int]] = []
+        for lo, hi in sorted(s for s in slices if s[0] < s[1]):
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        hidden = self._unindexed_positions(obj, name, view, present, now)
+        count_hidden = lambda lo, hi: bisect.bisect_left(hidden, hi) - bisect.bisect_left(hidden, lo)  # noqa: E731
+        total = sum(hi - lo - count_hidden(lo, hi) for lo, hi in merged)
+        rows: list[dict] = []
+        skip = start
+        for lo, hi in merged:
+            visible = hi - lo - count_hidden(lo, hi)
+            if skip >= visible:
+                skip -= visible
+                continue
+            position = lo + skip  # the skip-th visible position of the slice: step past the hidden ones before it
+            while (moved := lo + skip + count_hidden(lo, position + 1)) != position:
+                position = moved
+            skip = 0
+            for i in range(position, hi):
+                if len(rows) == limit:
+                    break
+                if not hidden or count_hidden(i, i + 1) == 0:
+                    rows.append(view[i])
+            if len(rows) == limit:
+                break
+        return total, rows
+
+    @staticmethod
+    def _range_sort(sorts: list) -> str | None:
+        """The date property of sorts `[P ascending]` or `[P ascending, hs_object_id ascending]`, else None."""
+        names = []
+        for sort in sorts:
+            if isinstance(sort, dict):
+                if sort.get("direction") == "DESCENDING":
+                    return None
+                names.append(sort.get("propertyName", ""))
+            else:
+                names.append(str(sort))
+        if names and names[0] in DATE_PROPERTIES and names[1:] in ([], ["hs_object_id"]):
+            return names[0]
+        return None
+
+    def _search_view(self, obj: str, name: str) -> tuple[list[dict], int]:
+        """Search's records (never archived) sorted as `sorts` on `name` then id sort them: those with a value
+        ascending by (value, id), then those without one by id; and how many have one."""
+        stamp = self._stamp(obj)
+        cached = self._views.get(("search", obj, name))
+        if cached is None or cached[0] != stamp:
+            rows = [r for r in list(self.records[obj].values()) if not r["archived"]]
+            has = [r for r in rows if r["properties"].get(name) not in (None, "")]
+            has.sort(key=lambda r: (_key(name, r["properties"][name]), int(r["id"])))
+            lacks = sorted((r for r in rows if r["properties"].get(name) in (None, "")), key=lambda r: int(r["id"]))
+            cached = self._views[("search", obj, name)] = (stamp, has + lacks, len(has))
+        return cached[1], cached[2]
+
+    @staticmethod
+    def _group_slice(view: list[dict], present: int, name: str, filters: list[dict]) -> tuple[int, int] | None:
+        """The slice [lo, hi) of `view` that one filter group keeps, or None when it is no range of it."""
+        if not filters:
+            return 0, len(view)
+        low, high, ids = None, None, []
+        for f in filters:
+            op, prop = f.get("operator", "EQ"), f["propertyName"]
+            if prop == "hs_object_id" and op in ("EQ", "GT", "GTE", "LT", "LTE"):
+                ids.append((op, _key(prop, f.get("value"))))
+                continue
+            if prop != name or op not in ("EQ", "GT", "GTE", "LT", "LTE", "BETWEEN"):
+                return None
+            value = _key(name, f.get("value"))  # dates compare as whole epoch milliseconds
+            lower = {"EQ": value, "GT": value + 1, "GTE": value, "BETWEEN": value}.get(op)
+            upper = {"EQ": value, "LT": value - 1, "LTE": value}.get(op)
+            if op == "BETWEEN":
+                upper = _key(name, f.get("highValue"))
+            low = lower if low is None or (lower is not None and lower > low) else low
+            high = upper if high is None or (upper is not None and upper < high) else high
+        if ids and (low is None or low != high):
+            return None  # ids bound a slice only at one value of the date
+        at = lambda r: (_key(name, r["properties"][name]), int(r["id"]))  # noqa: E731
+        lo = 0 if low is None else bisect.bisect_left(view, (low,), 0, present, key=at)
+        hi = present if high is None else bisect.bisect_left(view, (high + 1,), 0, present, key=at)
+        for op, value in ids:
+            if op in ("GT", "GTE", "EQ"):
+                side = bisect.bisect_right if op == "GT" else bisect.bisect_left
+                lo = max(lo, side(view, (low, value), 0, present, key=at))
+            if op in ("LT", "LTE", "EQ"):
+                side = bisect.bisect_left if op == "LT" else bisect.bisect_right
+                hi = min(hi, side(view, (low, value), 0, present, key=at))
+        return lo, max(lo, hi)
+
+    def _unindexed_positions(self, obj: str, name: str, view: list[dict], present: int, now: datetime) -> list[int]:
+        """Where in `view` the contacts stand whose late update the search index has not seen by `now`, ascending."""
+        if obj != "contacts" or not self.indexed_at:
+            return []
+        key = ("unindexed", obj, name, now)
+        cached = self._views.get(key)
+        if cached is not None and cached[0] is view:
+            return cached[1]
+        positions = []
+        for contact_id, indexed in list(self.indexed_at.items()):
+            record = self.records[obj].get(contact_id)
+            if record is None or record["archived"] or now >= indexed:
+                continue
+            value = record["properties"].get(name)
+            if value in (None, ""):
+                i = bisect.bisect_left(view, int(contact_id), present, len(view), key=lambda r: int(r["id"]))
+            else:
+                i = bisect.bisect_left(view, (_key(name, value), int(contact_id)), 0, present,
+                                       key=lambda r: (_key(name, r["properties"][name]), int(r["id"])))
+            if i < len(view) and view[i]["id"] == contact_id:
+                positions.append(i)
+        positions.sort()
+        self._views[key] = (view, positions)
+        return positions
 
     @staticmethod
     def _check_filters(groups: object) -> None:
@@ -460,6 +623,7 @@ class Hubspot:
                     record = _record(contact_id, properties, now, now)
                     self._emails[email] = contact_id
                 self.records["contacts"][record["id"]] = record
+                self._version += 1
                 results.append({**record, "new": existing is None})
         started = iso_ms(now)
         return Response.json(200, {"status": "COMPLETE", "results": results, "startedAt": started,

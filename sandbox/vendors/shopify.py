@@ -16,6 +16,8 @@ Stripe charge (`authorization`) and payment intent (`receipt`). A deleted order 
 from __future__ import annotations
 
 import base64
+import bisect
+import functools
 import json
 import math
 import re
@@ -214,7 +216,8 @@ class Shopify:
             return Response.json(200, {"shop": {"id": 63_000_000 + self.world.seed, "myshopify_domain": SHOP_DOMAIN,
                                                 "currency": SHOP_CURRENCY, "iana_timezone": str(SHOP_TZ)}})
         if resource == "orders":
-            return self._list(request, "orders", self.visible_orders(request.now, "read_all_orders" in scopes))
+            oldest = None if "read_all_orders" in scopes else request.now - ORDER_WINDOW
+            return self._list(request, "orders", self.orders, oldest)
         if resource == "customers":
             return self._list(request, "customers", self.customers)
         if resource == "events":
@@ -236,7 +239,11 @@ class Shopify:
     def received(self) -> dict[str, list]:
         return {"raw": [], "deduplicated": []}  # the sandbox's Shopify takes no writes
 
-    def _list(self, request: Request, resource: str, records: list[dict]) -> Response:
+    def _list(self, request: Request, resource: str, records: list[dict], oldest: datetime | None = None) -> Response:
+        """A page of `records` (only those created at `oldest` or later, if given). Each (status, window, sort)
+        keeps a sorted view of its records, built once per vendor object; bounds on the sort field, `since_id`
+        when sorting by id, and the `page_info` cursor are found by bisection in it, and any other filter is
+        applied walking from there, so a page costs about the same at the end of a long list as at its start."""
         limit = int_arg(request, "limit", 50, lambda m: _error(400, {"limit": [m]}))
         if not 1 <= limit <= MAX_LIMIT:
             raise _error(400, {"limit": [f"must be between 1 and {MAX_LIMIT}"]})
@@ -254,22 +261,105 @@ class Shopify:
             filters = {name: request.arg(name) for name in FILTERS if request.arg(name) is not None}
             after = None
         sort_field, descending = self._sort(filters.get("order"))
-        selected = [r for r in records if self._matches(r, resource, filters)]
-        selected.sort(key=lambda r: (self._sort_value(r, sort_field), r["id"]), reverse=descending)
+        status = filters.get("status", "open") if resource == "orders" else "any"
+        if status not in ("open", "closed", "cancelled", "any"):
+            raise _error(400, {"status": [f"Invalid status: {status}"]})
+        if records and sort_field not in records[0]:  # events have no updated_at to sort by
+            raise _error(400, {"order": [f"Invalid order: {filters.get('order')}"]})
+        view = self._view(resource, records, status, sort_field, oldest)
+        lo, hi, rest = self._bounds(view, records[0] if records else {}, sort_field, filters)
         if after is not None:
             key = tuple(after)
-            selected = [r for r in selected
-                        if ((self._sort_value(r, sort_field), r["id"]) < key if descending
-                            else (self._sort_value(r, sort_field), r["id"]) > key)]
-        page = selected[:limit]
+            by_key = lambda r: (self._sort_value(r, sort_field), r["id"])  # noqa: E731
+            if descending:
+                hi = bisect.bisect_left(view, key, lo, max(lo, hi), key=by_key)
+            else:
+                lo = bisect.bisect_right(view, key, lo, max(lo, hi), key=by_key)
+        positions = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
+        page, more = [], False
+        for i in positions:
+            record = view[i]
+            if rest and not all(keep(record) for keep in rest):
+                continue
+            if len(page) == limit:
+                more = True
+                break
+            page.append(record)
         headers = {}
-        if len(selected) > limit:
+        if more:
             last = page[-1]
             token = base64.urlsafe_b64encode(json.dumps(
                 {"f": filters, "a": [self._sort_value(last, sort_field), last["id"]]}).encode()).decode()
             base = f"{request.root_url}/{NAME}{request.path}"
             headers["Link"] = f'<{base}?limit={limit}&page_info={token}>; rel="next"'
         return Response.json(200, {resource: page}, headers)
+
+    @functools.cached_property
+    def _views(self) -> dict[tuple, tuple[list[dict], int, list[dict]]]:
+        """(resource, status, sort field, oldest) -> (the list it was built from, its length, the view)."""
+        return {}
+
+    def _view(self, resource: str, records: list[dict], status: str, field: str, oldest: datetime | None) -> list[dict]:
+        """`records` of `status` created at `oldest` or later, ascending by (`field`, id); built on first use and
+        kept while `records` is the same list of the same length (a test may give the vendor another)."""
+        cached = self._views.get((resource, status, field, oldest))
+        if cached is not None and cached[0] is records and cached[1] == len(records):
+            return cached[2]
+        kept = [r for r in records if self._has_status(r, status)
+                and (oldest is None or datetime.fromisoformat(r["created_at"]) >= oldest)]
+        kept.sort(key=lambda r: (self._sort_value(r, field), r["id"]))
+        self._views[(resource, status, field, oldest)] = (records, len(records), kept)
+        return kept
+
+    @staticmethod
+    def _has_status(record: dict, status: str) -> bool:
+        if status == "open":
+            return not (record["cancelled_at"] or record["closed_at"])
+        if status == "closed":
+            return bool(record["closed_at"])
+        if status == "cancelled":
+            return bool(record["cancelled_at"])
+        return True
+
+    @staticmethod
+    def _bounds(view: list[dict], sample: dict, sort_field: str, filters: dict) -> tuple[int, int, list]:
+        """The slice [lo, hi) of `view` that the filters on its sort field keep (inclusive time bounds, `since_id`
+        exclusive), and the tests of the other filters, to apply to each record of the slice."""
+        lo, hi, rest = 0, len(view), []
+        for bound, field, is_min in (("updated_at_min", "updated_at", True), ("updated_at_max", "updated_at", False),
+                                     ("created_at_min", "created_at", True), ("created_at_max", "created_at", False)):
+            if bound not in filters or field not in sample:  # a resource without the field ignores the bound
+                continue
+            try:
+                limit = datetime.fromisoformat(filters[bound].replace("Z", "+00:00"))
+            except ValueError:
+                raise _error(400, {bound: ["Invalid date"]}) from None
+            if limit.tzinfo is None:
+                limit = limit.replace(tzinfo=SHOP_TZ)
+            moment = lambda r, field=field: datetime.fromisoformat(r[field])  # noqa: E731
+            if field == sort_field and is_min:
+                lo = max(lo, bisect.bisect_left(view, limit, key=moment))
+            elif field == sort_field:
+                hi = min(hi, bisect.bisect_right(view, limit, key=moment))
+            elif is_min:
+                rest.append(lambda r, moment=moment, limit=limit: moment(r) >= limit)
+            else:
+                rest.append(lambda r, moment=moment, limit=limit: moment(r) <= limit)
+        if "since_id" in filters:
+            try:
+                since_id = int(filters["since_id"])
+            except ValueError:
+                raise _error(400, {"since_id": ["Invalid value."]}) from None
+            if sort_field == "id":
+                lo = max(lo, bisect.bisect_right(view, since_id, key=lambda r: r["id"]))
+            else:
+                rest.append(lambda r: r["id"] > since_id)
+        if "filter" in filters and "subject_type" in sample:  # events
+            kinds = filters["filter"].split(",")
+            rest.append(lambda r: r["subject_type"] in kinds)
+        if "verb" in filters and "verb" in sample:
+            rest.append(lambda r: r["verb"] == filters["verb"])
+        return lo, max(lo, hi), rest
 
     @staticmethod
     def _sort(order: str | None) -> tuple[str, bool]:
@@ -284,37 +374,3 @@ class Shopify:
     def _sort_value(record: dict, field: str) -> object:
         value = record[field]
         return datetime.fromisoformat(value).timestamp() if field != "id" else value
-
-    @staticmethod
-    def _matches(record: dict, resource: str, filters: dict) -> bool:
-        if resource == "orders":
-            status = filters.get("status", "open")
-            if status == "open" and (record["cancelled_at"] or record["closed_at"]):
-                return False
-            if status == "closed" and not record["closed_at"]:
-                return False
-            if status == "cancelled" and not record["cancelled_at"]:
-                return False
-            if status not in ("open", "closed", "cancelled", "any"):
-                raise _error(400, {"status": [f"Invalid status: {status}"]})
-        if resource == "events":
-            if "filter" in filters and record["subject_type"] not in filters["filter"].split(","):
-                return False
-            if "verb" in filters and record["verb"] != filters["verb"]:
-                return False
-        for bound, field, keep in (("updated_at_min", "updated_at", lambda v, b: v >= b),
-                                   ("updated_at_max", "updated_at", lambda v, b: v <= b),
-                                   ("created_at_min", "created_at", lambda v, b: v >= b),
-                                   ("created_at_max", "created_at", lambda v, b: v <= b)):
-            if bound in filters and field in record:
-                try:
-                    limit = datetime.fromisoformat(filters[bound].replace("Z", "+00:00"))
-                except ValueError:
-                    raise _error(400, {bound: ["Invalid date"]}) from None
-                if limit.tzinfo is None:
-                    limit = limit.replace(tzinfo=SHOP_TZ)
-                if not keep(datetime.fromisoformat(record[field]), limit):
-                    return False
-        if "since_id" in filters and record["id"] <= int(filters["since_id"]):
-            return False
-        return True
