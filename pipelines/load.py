@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import dlt
 import pandas  # noqa: F401 - imported before extraction threads start: dlt imports it lazily, and two
@@ -27,6 +28,9 @@ class LoadResult:
     seconds: float = 0.0
 
 
+E = TypeVar("E", bound=BaseException)
+
+
 class SourceNotConfigured(RuntimeError):
     pass
 
@@ -40,21 +44,12 @@ class SchemaChanged(RuntimeError):
 SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 
 
-def _contract_violation_in(error: BaseException) -> DataValidationError | None:
+def _cause_in(error: BaseException | None, kind: type[E]) -> E | None:
+    """The first error of `kind` inside dlt's wrapping (its causes and contexts): the vendor's own error, so
+    the user reads it first and retries can judge it, or a schema-contract violation."""
     seen = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, DataValidationError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def _vendor_error_in(error: BaseException) -> VendorError | None:
-    """The vendor's own error inside dlt's wrapping, so the user reads it first and retries can judge it."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, VendorError):
+        if isinstance(error, kind):
             return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
@@ -114,10 +109,10 @@ def extract_normalize(name: str, warehouse: Path, full_refresh: bool = False,
                          schema_contract=SCHEMA_CONTRACT)
         pipeline.normalize()
     except PipelineStepFailed as failed:
-        vendor_error = _vendor_error_in(failed)
+        vendor_error = _cause_in(failed, VendorError)
         if vendor_error is not None:
             raise vendor_error from failed
-        violation = _contract_violation_in(failed)
+        violation = _cause_in(failed, DataValidationError)
         if violation is None:
             raise
         # dlt names the column it would have made for the new type `<column>__v_<type>`
