@@ -650,7 +650,10 @@ def _crm(seed: int, p: Person, clock: datetime) -> None:
     if rng.random() < 0.5:
         p.lifecycle = [("lead", p.created_at)]
     else:
-        p.lifecycle = [("subscriber", p.created_at), ("lead", _between(rng, p.created_at, lead_by))]
+        # never at the same second as the subscription (HubSpot keys history by time), e.g. for an arrival,
+        # whose CRM facts are drawn at their arrival
+        lead_at = max(_between(rng, p.created_at, lead_by), p.created_at + timedelta(seconds=1))
+        p.lifecycle = [("subscriber", p.created_at), ("lead", lead_at)]
     if first_order:
         p.lifecycle.append(("customer", first_order))
     updates = [at for _, at in p.lifecycle]

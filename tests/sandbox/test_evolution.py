@@ -62,6 +62,8 @@ def test_the_world_changes_as_days_pass(worlds):
     late_refunds = [o for o in later.orders() if o.order_id in was and o.refunded != was[o.order_id].refunded]
     assert late_refunds and all(was[o.order_id].financial_status == "paid" for o in late_refunds)
     assert all(o.updated_at > start.clock for o in late_refunds)
+    # no two lifecycle stages of a contact at the same second (HubSpot keys its history by time)
+    assert all(len({at for _, at in p.lifecycle}) == len(p.lifecycle) for p in later.people)
     # nothing in the world is after its clock
     assert all(r.processed_at <= later.clock for o in later.orders() for r in o.refunds)
     assert all(t.touched_at <= later.clock for p in later.people for t in p.touches)
