@@ -8,9 +8,7 @@
     {%- if not execute or relation.is_cte -%}
         {{ return(relation) }}
     {%- endif -%}
-    {%- set existing = adapter.get_relation(
-        database=relation.database, schema=relation.schema, identifier=relation.identifier) -%}
-    {%- if existing is not none -%}
+    {%- if relation_exists(relation) -%}
         {{ return(relation) }}
     {%- endif -%}
     {%- set node = graph.sources['source.' ~ project_name ~ '.' ~ source_name ~ '.' ~ table_name] -%}
@@ -41,3 +39,26 @@
 
 {% macro default__dlt_timestamp_type() -%}timestamp with time zone{%- endmacro %}
 {% macro bigquery__dlt_timestamp_type() -%}timestamp{%- endmacro %}
+
+{# Whether a table exists, asked of the warehouse itself. Not `adapter.get_relation`: for a schema no model
+   lives in, dbt lists the schema on first use and adds what it found to its relation cache one relation at
+   a time, and marks the schema cached at the first; another thread compiling at that moment reads the
+   partial listing and is told an existing raw table is missing (seen as a staging model built from the
+   empty stand-in, in one run in many, with `threads: 2`). #}
+{% macro relation_exists(relation) -%}
+    {{ return(adapter.dispatch('relation_exists', 'journey')(relation)) }}
+{%- endmacro %}
+
+{% macro default__relation_exists(relation) -%}
+    {#- dbt-bigquery asks the API for the table itself unless the schema is cached, which raw schemas are not -#}
+    {{ return(adapter.get_relation(database=relation.database, schema=relation.schema,
+                                   identifier=relation.identifier) is not none) }}
+{%- endmacro %}
+
+{% macro duckdb__relation_exists(relation) -%}
+    {%- set found = run_query(
+        "select count(*) from information_schema.tables where lower(table_catalog) = lower('" ~ relation.database
+        ~ "') and lower(table_schema) = lower('" ~ relation.schema ~ "') and lower(table_name) = lower('"
+        ~ relation.identifier ~ "')") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
