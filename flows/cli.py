@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--serve", action="store_true", help="serve it on 127.0.0.1 after building")
     docs.add_argument("--port", type=int, default=8080, help="port for --serve (default %(default)s)")
 
+    webhooks = commands.add_parser("webhooks", help="receive signed Stripe and Shopify webhooks on 127.0.0.1 and land "
+                                                    "them durably (POST /stripe, POST /shopify); `merge` moves "
+                                                    "landed ones into the warehouse now")
+    webhooks.add_argument("--port", type=int, default=8790, help="port on 127.0.0.1 (default %(default)s)")
+    webhooks_commands = webhooks.add_subparsers(dest="webhooks_command", metavar="SUBCOMMAND")
+    webhooks_commands.add_parser("merge", help="merge landed webhooks into ops.webhook_landing and the raw tables "
+                                               "(every run does this too), under the warehouse lock")
+
     dashboard = commands.add_parser("dashboard", help="serve the dashboard on 127.0.0.1 (reads the published marts)")
     dashboard.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default %(default)s)")
 
@@ -220,6 +228,20 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0  # not reached: execve does not return
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from pipelines.warehouse import warehouse_path
+    from webhooks.settings import landing_path
+
+    if args.webhooks_command == "merge":
+        from webhooks.merge import format_merge, merge_landed
+
+        print(format_merge(merge_landed(warehouse_path(), landing_path())))
+        return 0
+    from webhooks.receiver import serve
+
+    return serve(args.port, landing_path())
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.world import World
 
@@ -265,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     handlers = {"run": cmd_run, "activate": cmd_activate, "backfill": cmd_backfill, "serve": cmd_serve,
-                "docs": cmd_docs, "dashboard": cmd_dashboard, "sandbox": cmd_sandbox}
+                "docs": cmd_docs, "dashboard": cmd_dashboard, "sandbox": cmd_sandbox,
+                "webhooks": cmd_webhooks}
     try:
         return handlers[args.command](args)
     except Exception as error:  # one readable line, not a traceback, for what a user can fix
