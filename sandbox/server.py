@@ -151,8 +151,8 @@ class Sandbox:
                                                                                               until))})
         except ValueError as error:
             return Response.json(400, {"error": str(error)})
-        return Response.json(404, {"error": "webhook controls: POST /_sandbox/webhooks?url=BASE, GET /_sandbox/webhooks, "
-                                            "POST /_sandbox/webhooks/replay?since=ISO[&until=ISO]"})
+        return Response.json(404, {"error": "webhook controls: POST /_sandbox/webhooks?url=BASE, "
+                                            "GET /_sandbox/webhooks, POST /_sandbox/webhooks/replay?since=ISO"})
 
 
 def _moment(raw: str | None, now: datetime) -> datetime:

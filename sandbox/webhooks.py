@@ -55,7 +55,8 @@ class Delivery:
 
 def stripe_deliveries(stripe: object, t0: datetime, t1: datetime) -> list[Delivery]:
     lo, hi = int(t0.timestamp()), int(t1.timestamp())
-    return [Delivery("stripe", event["type"], event["id"], datetime.fromtimestamp(event["created"], t1.tzinfo), json.dumps(event, separators=(",", ":")).encode())
+    return [Delivery("stripe", event["type"], event["id"], datetime.fromtimestamp(event["created"], t1.tzinfo),
+                     json.dumps(event, separators=(",", ":")).encode())
             for event in reversed(stripe.lists["events"]) if lo < event["created"] <= hi]
 
 
