@@ -61,3 +61,26 @@ def send_shopify(url: str, body: bytes, event_id: str, topic: str = "orders/upda
 
 def landed(path: Path) -> list[dict]:
     return list(read_records(path))
+
+
+def sandbox_control(base: str, path: str, method: str = "POST", **query: object) -> dict:
+    from urllib.parse import urlencode
+
+    request = urllib.request.Request(f"{base}/_sandbox/{path}?{urlencode(query)}", method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def wait_delivered(base: str, timeout_s: float = 60) -> dict:
+    """The sandbox's delivery counters once nothing is queued or in flight."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stats = sandbox_control(base, "webhooks", "GET", keys=1)
+        if stats["pending"] == 0 or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.05)
+
+
+def receiver_secrets(index: dict) -> dict[str, str]:
+    return {"stripe": index["stripe"]["webhooks"]["signing_secret"],
+            "shopify": index["shopify"]["webhooks"]["client_secret"]}
