@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.webhooks.conftest import (SECRETS, landed, post, send_shopify, send_stripe, shopify_order,
-                                     stripe_event)
+from tests.webhooks.conftest import SECRETS, landed, post, send_shopify, send_stripe, shopify_order, stripe_event
 from webhooks.landing import Landing, read_records
 from webhooks.receiver import ReceiverServer
 from webhooks.signatures import stripe_header
