@@ -2,7 +2,9 @@
 
 `GET /` answers the index DESIGN.md specifies; `GET /_sandbox/stats` the clock and counters;
 `POST /_sandbox/advance?days=D` moves the clock forward; `GET /_sandbox/received/<vendor>` answers what
-clients wrote to that vendor (`{"raw": [...], "deduplicated": [...]}`, see `Vendor.received`). In `faithful`
+clients wrote to that vendor (`{"raw": [...], "deduplicated": [...]}`, see `Vendor.received`);
+`/_sandbox/webhooks` registers a webhook receiver, counts deliveries and replays windows (sandbox/webhooks.py):
+advancing the clock pushes what happened meanwhile to it. In `faithful`
 mode every vendor's rate limit applies (sandbox/limits.py); in `bench` mode none does. Faults are injected as
 sandbox/faults.py says.
 """

@@ -121,6 +121,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "journey-webhooks/0.1"
         disable_nagle_algorithm = True
+        timeout = 30  # an idle or stalled connection gives its thread back (vendors wait 5-10 s at most)
 
         def do_POST(self) -> None:  # noqa: N802
             vendor = self.path.split("?", 1)[0].strip("/")
