@@ -5,7 +5,7 @@ same run.
     python benchmarks/webhooks_throughput.py [--seconds S] [--clients C] [--folder DIR]
 
 The receiver runs as its own process (`python -m webhooks.receiver`), exactly as `journey webhooks` serves,
-landing into a file in DIR (default: a temporary folder). C client threads (default 8), each on a keep-alive
+landing into DIR (default: a temporary folder). C client threads (default 8), each on a keep-alive
 connection, send Stripe and Shopify deliveries in turn (each a distinct event, bodies the size of the
 sandbox's, signed afresh) until S seconds have passed (default 10). Then the landing file is read back: the
 run fails if any acknowledged delivery is missing or stored twice.
@@ -24,6 +24,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from webhooks.landing import delivery_key, read_records  # noqa: E402
+from webhooks.landing import delivery_key, read_records, segments  # noqa: E402
 from webhooks.settings import SECRET_KEYS, env_name  # noqa: E402
 from webhooks.signatures import shopify_hmac, stripe_header  # noqa: E402
 
@@ -134,8 +135,8 @@ def main() -> int:
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="webhooks-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    landing = folder / "landing.jsonl"
-    landing.unlink(missing_ok=True)
+    landing = folder / "landing"
+    shutil.rmtree(landing, ignore_errors=True)
     port = free_port()
     env = {**os.environ, **{env_name(SECRET_KEYS[v]): s for v, s in SECRETS.items()}}
     receiver = subprocess.Popen([sys.executable, "-m", "webhooks.receiver", "--port", str(port), "--landing",
@@ -156,7 +157,7 @@ def main() -> int:
     health_rate = len(health_calls) / health_elapsed
     landed = [delivery_key(r) for r in read_records(landing)]
     missing, doubled = set(acked) - set(landed), len(landed) - len(set(landed))
-    record_size = landing.stat().st_size // max(1, len(landed))
+    record_size = sum(path.stat().st_size for path in segments(landing)) // max(1, len(landed))
     baseline = baseline_appends_per_second(folder, record_size)
     rate = len(acked) / elapsed
     all_latencies = latencies

@@ -16,8 +16,9 @@
 3. Each delivery's row records what became of it (`outcome`, `merged_at`): `applied`, `superseded` (a newer
    delivery of the same object), `older_than_pulled`, `not_merged` (a topic no raw table takes, kept in ops
    only). A Stripe delivery whose account cannot be told yet waits (no outcome) for a later merge.
-The landing file is only read: the receiver may be appending to it meanwhile (a record being written is
-skipped, and picked up by the next merge).
+The receiver may be appending meanwhile: the segment it writes is only read (a record being written is
+skipped, and picked up by the next merge); the closed ones are deleted once their records are committed
+to ops.webhook_landing, so the landing holds only what came since the last run.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pipelines.sources.shopify import ORDERS_HINTS
 from pipelines.sources.stripe import EVENTED_HINTS
 from pipelines.sources.stripe.helpers import EVENTS_CURSOR, latest_objects
 from pipelines.sources.stripe.settings import EVENT_TYPES
-from webhooks.landing import delivery_key, read_records
+from webhooks.landing import delivery_key, read_records, segments
 
 TABLE = "ops.webhook_landing"
 DDL = f"""
@@ -105,11 +106,14 @@ def merge_landed(warehouse: Path, landing: Path, hold_lock: bool = True) -> Merg
 
 def _merge(warehouse: Path, landing: Path) -> MergeResult:
     result = MergeResult()
-    records = list(read_records(landing)) if landing.exists() else []
+    listed = segments(landing)  # all but the last are closed: the receiver never writes them again
+    records = list(read_records(landing, listed))
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(warehouse)) as con:
         con.execute(DDL)
         result.landed = _insert_new(con, records)
+        for closed in listed[:-1]:  # their records are in ops.webhook_landing now (committed)
+            closed.unlink()
         _fill_stripe_account(con, warehouse)
         candidates = _newest_pending(con)
         if not candidates:

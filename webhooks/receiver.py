@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from webhooks import settings
-from webhooks.landing import Landing
+from webhooks.landing import DEFAULT_SEGMENT_BYTES, Landing
 from webhooks.signatures import SignatureError, verify_shopify, verify_stripe
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802
             if self.path.split("?", 1)[0] == "/health":
-                return self._send(200, {"landing": str(receiver.landing.path), "records": len(receiver.landing),
+                return self._send(200, {"landing": str(receiver.landing.folder), "records": len(receiver.landing),
                                         **receiver.counts})
             self._send(404, {"error": "GET /health; deliveries: POST /stripe, POST /shopify"})
 
@@ -170,8 +170,9 @@ class ReceiverServer:
     """A running receiver on 127.0.0.1; a context manager, or `start()` / `serve_forever()` / `stop()`."""
 
     def __init__(self, landing_path: Path, secrets: dict[str, str | None], port: int = 0,
-                 tolerance_s: float = settings.STRIPE_TOLERANCE_S, torn_write_pause_s: float = 0.0):
-        self.landing = Landing(landing_path, torn_write_pause_s)
+                 tolerance_s: float = settings.STRIPE_TOLERANCE_S, torn_write_pause_s: float = 0.0,
+                 segment_bytes: int = DEFAULT_SEGMENT_BYTES):
+        self.landing = Landing(landing_path, torn_write_pause_s, segment_bytes)
         self.receiver = Receiver(self.landing, secrets, tolerance_s)
         self.httpd = _Server(("127.0.0.1", port), _handler(self.receiver))
         self._thread: threading.Thread | None = None
@@ -214,11 +215,12 @@ def serve(port: int, landing_path: Path) -> int:
               + " (or [webhooks.stripe] / [webhooks.shopify] in .dlt/secrets.toml)", file=sys.stderr)
         return 2
     pause = float(os.environ.get(settings.TORN_WRITE_PAUSE_ENV) or 0)
-    server = ReceiverServer(landing_path, secrets, port=port, torn_write_pause_s=pause)
+    segment_bytes = int(os.environ.get(settings.SEGMENT_BYTES_ENV) or DEFAULT_SEGMENT_BYTES)
+    server = ReceiverServer(landing_path, secrets, port=port, torn_write_pause_s=pause, segment_bytes=segment_bytes)
     landing = server.landing
     torn = f"; cut a torn last record of {landing.torn_bytes} bytes" if landing.torn_bytes else ""
     print(f"Webhooks: {server.url}/stripe and {server.url}/shopify "
-          f"({', '.join(v for v, s in secrets.items() if s)} configured); landing {landing.path} "
+          f"({', '.join(v for v, s in secrets.items() if s)} configured); landing {landing.folder} "
           f"({landing.recovered_records} records{torn}). Ctrl-C stops it.", flush=True)
     try:
         server.serve_forever()

@@ -18,6 +18,7 @@ MAX_BODY_BYTES = 1 << 20  # both vendors cap payloads well below this
 SECRET_KEYS = {"stripe": "webhooks.stripe.signing_secret", "shopify": "webhooks.shopify.client_secret"}
 # Test-only: pause this many seconds halfway through writing a landing record, so a kill lands mid-append.
 TORN_WRITE_PAUSE_ENV = "JOURNEY_WEBHOOKS_TEST_TORN_WRITE_PAUSE_S"
+SEGMENT_BYTES_ENV = "JOURNEY_WEBHOOK_SEGMENT_BYTES"  # landing segment size (default 64 MiB)
 
 
 def env_name(key: str) -> str:
@@ -40,8 +41,8 @@ def secret(vendor: str) -> str | None:
 
 
 def landing_path(warehouse: Path | None = None) -> Path:
-    """`JOURNEY_WEBHOOK_LANDING`, or `webhooks/landing.jsonl` beside the warehouse (so the receiver and the
-    run that merges it agree without being told)."""
+    """The landing folder: `JOURNEY_WEBHOOK_LANDING`, or `<warehouse file>.webhooks/` beside the warehouse
+    (so the receiver and the run that merges it agree without being told)."""
     explicit = os.environ.get("JOURNEY_WEBHOOK_LANDING")
     if explicit:
         return Path(explicit).expanduser().resolve()
@@ -49,4 +50,4 @@ def landing_path(warehouse: Path | None = None) -> Path:
         from pipelines.warehouse import warehouse_path
 
         warehouse = warehouse_path()
-    return warehouse.with_name(warehouse.name + ".webhooks") / "landing.jsonl"
+    return warehouse.with_name(warehouse.name + ".webhooks")

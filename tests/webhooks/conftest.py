@@ -20,7 +20,7 @@ SECRETS = {"stripe": "whsec_test_receiver_secret", "shopify": "shpss_test_receiv
 
 @pytest.fixture
 def receiver(tmp_path: Path) -> Iterator[ReceiverServer]:
-    with ReceiverServer(tmp_path / "landing.jsonl", SECRETS) as server:
+    with ReceiverServer(tmp_path / "landing", SECRETS) as server:
         yield server
 
 

@@ -45,7 +45,7 @@ def test_journey_webhooks_serves_beside_the_warehouse_and_merge_moves_landed_del
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=10)
-    assert (tmp_path / "warehouse.duckdb.webhooks" / "landing.jsonl").exists()
+    assert (tmp_path / "warehouse.duckdb.webhooks" / "landing-000001.jsonl").exists()
     merged = subprocess.run([sys.executable, "-m", "flows.cli", "webhooks", "merge"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert merged.returncode == 0, merged.stderr

@@ -70,13 +70,13 @@ def test_the_newest_version_per_object_wins_and_a_late_webhook_never_overwrites(
         load_source("stripe", warehouse)
         clock = server.sandbox.clock.now()
         deliveries = deliveries_between(server.sandbox.vendors, clock - timedelta(days=3650), clock)
-    landing = Landing(tmp_path / "landing.jsonl")
+    landing = Landing(tmp_path / "landing")
     pulled = raw_state(warehouse)
 
     # every event of the world pushed too: all of it is in the pulled data already
     for delivery in deliveries:
         landing.append(record(delivery))
-    result = merge_landed(warehouse, landing.path)
+    result = merge_landed(warehouse, landing.folder)
     assert result.landed == len(deliveries) and not result.applied and result.waiting == 0
     assert set(result.outcomes) <= {"older_than_pulled", "superseded"}
     assert raw_state(warehouse) == pulled
@@ -100,7 +100,7 @@ def test_the_newest_version_per_object_wins_and_a_late_webhook_never_overwrites(
             (Delivery("stripe", "charge.refunded", "evt_webhook_refund", clock, b""), refund_event, None)]
     for delivery, payload, event_id in news:
         landing.append(record(delivery, json.dumps(payload).encode(), event_id))
-    result = merge_landed(warehouse, landing.path)
+    result = merge_landed(warehouse, landing.folder)
     assert dict(result.applied) == {"orders": 2, "charges": 1} and dict(result.outcomes) == {"applied": 3}
     assert query(warehouse, "select financial_status from raw_shopify.orders where id = ?", [order["id"]]) == [
         ("refunded",)]
@@ -120,7 +120,7 @@ def test_the_newest_version_per_object_wins_and_a_late_webhook_never_overwrites(
                                         (news[2][0], stale_charge, "evt_webhook_late"),
                                         (news[2][0], before_pull, "evt_webhook_before_pull")]:
         landing.append(record(delivery, json.dumps(payload).encode(), event_id))
-    result = merge_landed(warehouse, landing.path)
+    result = merge_landed(warehouse, landing.folder)
     assert not result.applied
     assert dict(result.outcomes) == {"superseded": 2, "older_than_pulled": 1}
     assert query(warehouse, "select financial_status from raw_shopify.orders where id = ?", [order["id"]]) == [
@@ -130,7 +130,7 @@ def test_the_newest_version_per_object_wins_and_a_late_webhook_never_overwrites(
     assert query(warehouse, "select count(*) from raw_stripe.charges where id = 'ch_other_pulled'") == [(0,)]
 
     # merging again changes nothing; one row per accepted delivery, each with what became of it
-    again = merge_landed(warehouse, landing.path)
+    again = merge_landed(warehouse, landing.folder)
     assert (again.landed, dict(again.applied), dict(again.outcomes)) == (0, {}, {})
     assert query(warehouse, "select count(*), count(distinct delivery_key), count(outcome) from ops.webhook_landing") \
         == [(len(deliveries) + 6,) * 3]

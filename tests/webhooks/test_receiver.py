@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.webhooks.conftest import SECRETS, landed, post, send_shopify, send_stripe, shopify_order, stripe_event
-from webhooks.landing import Landing, read_records
+from webhooks.landing import Landing, LandingBusy, read_records, segments
 from webhooks.receiver import ReceiverServer
 from webhooks.signatures import stripe_header
 
@@ -24,7 +24,7 @@ def test_valid_deliveries_are_acknowledged_and_stored_once_each(receiver):
         assert send_stripe(receiver.url, body) == (200, {"received": True, "stored": True})
     for n in range(3):
         assert send_shopify(receiver.url, shopify_order(1000 + n), f"shop-evt-{n}")[0] == 200
-    records = landed(receiver.landing.path)
+    records = landed(receiver.landing.folder)
     assert [r["event_id"] for r in records] == [f"evt_{n}" for n in range(5)] + [f"shop-evt-{n}" for n in range(3)]
     assert [r["body"].encode() for r in records[:5]] == bodies  # the raw body, byte for byte
     assert {r["topic"] for r in records} == {"charge.succeeded", "orders/updated"}
@@ -48,7 +48,7 @@ def test_forged_tampered_and_stale_deliveries_are_refused_and_nothing_is_stored(
     assert [status for status, _ in refusals] == [400] * len(refusals)
     for _, answer in refusals:  # the reason, never a secret
         assert not any(secret in json.dumps(answer) for secret in SECRETS.values())
-    assert landed(receiver.landing.path) == []
+    assert landed(receiver.landing.folder) == []
     assert receiver.receiver.counts == {"stored": 0, "duplicate": 0, "refused": len(refusals)}
 
 
@@ -68,11 +68,11 @@ def test_duplicates_are_acknowledged_and_stored_once(receiver):
     with ThreadPoolExecutor(8) as pool:  # concurrent duplicates: still one copy
         answers = list(pool.map(lambda _: send_stripe(receiver.url, stripe_event("evt_race")), range(16)))
     assert sorted(a[1]["stored"] for a in answers) == [False] * 15 + [True]
-    assert sorted(r["event_id"] for r in landed(receiver.landing.path)) == ["evt_dup", "evt_race", "shop-evt-7"]
+    assert sorted(r["event_id"] for r in landed(receiver.landing.folder)) == ["evt_dup", "evt_race", "shop-evt-7"]
 
 
 def test_seen_ids_survive_a_restart(tmp_path: Path):
-    path = tmp_path / "landing.jsonl"
+    path = tmp_path / "landing"
     with ReceiverServer(path, SECRETS) as first:
         assert send_stripe(first.url, stripe_event("evt_a"))[1]["stored"] is True
     with ReceiverServer(path, SECRETS) as second:
@@ -81,27 +81,54 @@ def test_seen_ids_survive_a_restart(tmp_path: Path):
     assert [r["event_id"] for r in landed(path)] == ["evt_a", "evt_b"]
 
 
+def record(event_id: str) -> dict:
+    return {"vendor": "stripe", "topic": "charge.succeeded", "event_id": event_id, "body": "{}"}
+
+
 def test_a_torn_last_record_is_skipped_by_readers_and_cut_off_before_the_next_append(tmp_path: Path):
-    path = tmp_path / "landing.jsonl"
-    landing = Landing(path)
-    landing.append({"vendor": "stripe", "topic": "charge.succeeded", "event_id": "evt_1", "body": "{}"})
+    folder = tmp_path / "landing"
+    landing = Landing(folder)
+    landing.append(record("evt_1"))
     landing.close()
-    whole = path.read_bytes()
+    segment = folder / "landing-000001.jsonl"
+    whole = segment.read_bytes()
     torn = b'{"vendor":"stripe","topic":"charge.succeeded","event_id":"evt_2","bo'
-    with path.open("ab") as file:  # what a kill halfway through a write leaves
+    with segment.open("ab") as file:  # what a kill halfway through a write leaves
         file.write(torn)
-    assert [r["event_id"] for r in read_records(path)] == ["evt_1"]
-    landing = Landing(path)
+    assert [r["event_id"] for r in read_records(folder)] == ["evt_1"]
+    landing = Landing(folder)
     assert (landing.torn_bytes, landing.recovered_records) == (len(torn), 1)
-    assert path.read_bytes() == whole
-    assert landing.append({"vendor": "stripe", "topic": "charge.succeeded", "event_id": "evt_2", "body": "{}"})
+    assert segment.read_bytes() == whole
+    assert landing.append(record("evt_2"))
     landing.close()
-    assert [r["event_id"] for r in read_records(path)] == ["evt_1", "evt_2"]
+    assert [r["event_id"] for r in read_records(folder)] == ["evt_1", "evt_2"]
+
+
+def test_segments_roll_over_and_seen_ids_span_them(tmp_path: Path):
+    folder = tmp_path / "landing"
+    landing = Landing(folder, segment_bytes=200)
+    for n in range(10):
+        assert landing.append(record(f"evt_{n}"))
+    landing.close()
+    assert len(segments(folder)) > 3
+    assert [r["event_id"] for r in read_records(folder)] == [f"evt_{n}" for n in range(10)]
+    landing = Landing(folder, segment_bytes=200)
+    assert not any(landing.append(record(f"evt_{n}")) for n in range(10))  # all seen, whichever segment
+    assert landing.append(record("evt_10"))
+    landing.close()
+
+
+def test_one_receiver_at_a_time_per_landing(tmp_path: Path):
+    landing = Landing(tmp_path / "landing")
+    with pytest.raises(LandingBusy, match="another receiver"):
+        Landing(tmp_path / "landing")
+    landing.close()
+    Landing(tmp_path / "landing").close()  # free again once the first lets go (or dies)
 
 
 def test_an_unconfigured_vendor_answers_503_naming_the_setting(tmp_path: Path):
-    with ReceiverServer(tmp_path / "landing.jsonl", {"stripe": SECRETS["stripe"], "shopify": None}) as server:
+    with ReceiverServer(tmp_path / "landing", {"stripe": SECRETS["stripe"], "shopify": None}) as server:
         status, answer = send_shopify(server.url, shopify_order(1), "e1")
         assert status == 503 and "WEBHOOKS__SHOPIFY__CLIENT_SECRET" in answer["error"]
         assert post(f"{server.url}/paypal", b"{}", {})[0] == 404
-    assert landed(tmp_path / "landing.jsonl") == []
+    assert landed(tmp_path / "landing") == []

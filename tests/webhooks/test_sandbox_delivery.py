@@ -35,7 +35,7 @@ def test_deliveries_between_are_the_events_and_order_updates_in_the_window(world
 
 def test_the_sandbox_delivers_its_world_signed_to_a_registered_receiver(world, tmp_path):
     with SandboxServer(world) as server, \
-            ReceiverServer(tmp_path / "landing.jsonl", receiver_secrets(server.index())) as receiver:
+            ReceiverServer(tmp_path / "landing", receiver_secrets(server.index())) as receiver:
         sandbox_control(server.url, "webhooks", url=receiver.url, backoff_s=0.02)
         queued = sandbox_control(server.url, "webhooks/replay", since=EPOCH)["queued"]
         stats = wait_delivered(server.url)
@@ -45,14 +45,14 @@ def test_the_sandbox_delivers_its_world_signed_to_a_registered_receiver(world, t
         assert (stats["acknowledged"], stats["failed"]) == (queued, 0)
         sandbox_control(server.url, "webhooks/replay", since=EPOCH)  # a replay: acknowledged, not stored again
         wait_delivered(server.url)
-        keys = [f"{r['vendor']}:{r['topic']}:{r['event_id']}" for r in landed(receiver.landing.path)]
+        keys = [f"{r['vendor']}:{r['topic']}:{r['event_id']}" for r in landed(receiver.landing.folder)]
         assert len(keys) == len(set(keys)) and set(keys) == expected
         assert receiver.receiver.counts == {"stored": queued, "duplicate": queued, "refused": 0}
 
 
 def test_advancing_the_clock_delivers_what_happened_meanwhile(world, tmp_path):
     with SandboxServer(world) as server, \
-            ReceiverServer(tmp_path / "landing.jsonl", receiver_secrets(server.index())) as receiver:
+            ReceiverServer(tmp_path / "landing", receiver_secrets(server.index())) as receiver:
         end = server.sandbox.clock.now()
         server.sandbox.clock = Clock(end - timedelta(days=5))  # as if the last five days were still to come
         sandbox_control(server.url, "webhooks", url=receiver.url, backoff_s=0.02)
@@ -60,7 +60,7 @@ def test_advancing_the_clock_delivers_what_happened_meanwhile(world, tmp_path):
         wait_delivered(server.url)
         expected = deliveries_between(server.sandbox.vendors, end - timedelta(days=5), end)
         assert len(expected) > 0
-        assert sorted(r["event_id"] for r in landed(receiver.landing.path)) == sorted(d.event_id for d in expected)
+        assert sorted(r["event_id"] for r in landed(receiver.landing.folder)) == sorted(d.event_id for d in expected)
 
 
 class _Flaky(BaseHTTPRequestHandler):
