@@ -4,10 +4,12 @@ function, prints the result; exit code 0 only on success."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
 import sys
+import urllib.parse
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
@@ -56,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "them durably (POST /stripe, POST /shopify); `merge` moves "
                                                     "landed ones into the warehouse now")
     webhooks.add_argument("--port", type=int, default=8790, help="port on 127.0.0.1 (default %(default)s)")
+    webhooks.add_argument("--sandbox-url", metavar="URL",
+                          help="take the signing secrets from a running sandbox's index and register with it, so "
+                               "advancing its clock pushes here")
     webhooks_commands = webhooks.add_subparsers(dest="webhooks_command", metavar="SUBCOMMAND")
     webhooks_commands.add_parser("merge", help="merge landed webhooks into ops.webhook_landing and the raw tables "
                                                "(every run does this too), under the warehouse lock")
@@ -190,7 +195,6 @@ def cmd_docs(args: argparse.Namespace) -> int:
     page = build_docs(warehouse_path())
     print(f"Docs: {page}")
     if args.serve:
-        import functools
         from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
         handler = functools.partial(SimpleHTTPRequestHandler, directory=str(page.parent))
@@ -239,7 +243,21 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
         return 0
     from webhooks.receiver import serve
 
-    return serve(args.port, landing_path())
+    registration = None
+    if args.sandbox_url:
+        from webhooks.settings import secrets_from_index
+
+        os.environ.update(secrets_from_index(_index_of(args.sandbox_url)))
+        registration = functools.partial(_register_with_sandbox, args.sandbox_url)
+    return serve(args.port, landing_path(), on_listening=registration)
+
+
+def _register_with_sandbox(sandbox_url: str, receiver_url: str) -> None:
+    query = urllib.parse.urlencode({"url": receiver_url})
+    request = urllib.request.Request(f"{sandbox_url.rstrip('/')}/_sandbox/webhooks?{query}", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    print(f"Registered with the sandbox at {sandbox_url}: advancing its clock pushes what happens here.", flush=True)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -179,6 +179,9 @@ class Deliverer:
             headers["X-Shopify-Hmac-Sha256"] = shopify_hmac(secret, delivery.body)
         parts = urlsplit(url)
         try:
+            if connection is not None and (connection.host, connection.port) != (parts.hostname, parts.port):
+                connection.close()  # the receiver was registered anew elsewhere
+                connection = None
             if connection is None:
                 connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT_S[delivery.vendor])
             connection.request("POST", f"{parts.path}/{delivery.vendor}", body=delivery.body, headers=headers)

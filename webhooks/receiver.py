@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -206,8 +207,9 @@ def configured_secrets() -> dict[str, str | None]:
     return {vendor: settings.secret(vendor) for vendor in settings.VENDORS}
 
 
-def serve(port: int, landing_path: Path) -> int:
-    """Serve in the foreground until interrupted (the `journey webhooks` command)."""
+def serve(port: int, landing_path: Path, on_listening: Callable[[str], None] | None = None) -> int:
+    """Serve in the foreground until interrupted (the `journey webhooks` command); `on_listening(url)` is
+    called once the port is open (to register it with a sandbox)."""
     secrets = configured_secrets()
     if not any(secrets.values()):
         print("journey webhooks: no signing secret configured; set "
@@ -223,6 +225,8 @@ def serve(port: int, landing_path: Path) -> int:
           f"({', '.join(v for v, s in secrets.items() if s)} configured); landing {landing.folder} "
           f"({landing.recovered_records} records{torn}). Ctrl-C stops it.", flush=True)
     try:
+        if on_listening:
+            on_listening(server.url)
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -40,6 +40,12 @@ def secret(vendor: str) -> str | None:
     return str(value) if value else None
 
 
+def secrets_from_index(index: dict) -> dict[str, str]:
+    """The receiver's settings (environment variables) from a sandbox's `GET /` index: its test secrets."""
+    return {env_name(SECRET_KEYS["stripe"]): index["stripe"]["webhooks"]["signing_secret"],
+            env_name(SECRET_KEYS["shopify"]): index["shopify"]["webhooks"]["client_secret"]}
+
+
 def landing_path(warehouse: Path | None = None) -> Path:
     """The landing folder: `JOURNEY_WEBHOOK_LANDING`, or `<warehouse file>.webhooks/` beside the warehouse
     (so the receiver and the run that merges it agree without being told)."""

@@ -51,3 +51,28 @@ def test_journey_webhooks_serves_beside_the_warehouse_and_merge_moves_landed_del
     assert merged.returncode == 0, merged.stderr
     assert "1 new deliveries in ops.webhook_landing" in merged.stdout
     assert "waiting" in merged.stdout  # a Stripe event before any pull: its account is not known yet
+
+
+def test_journey_webhooks_with_a_sandbox_takes_its_secrets_and_receives_what_it_pushes(world, tmp_path):
+    from sandbox.server import SandboxServer
+    from tests.webhooks.conftest import sandbox_control, wait_delivered
+
+    port = free_port()
+    env = {**os.environ, "JOURNEY_WAREHOUSE": str(tmp_path / "warehouse.duckdb")}
+    for key in ("WEBHOOKS__STRIPE__SIGNING_SECRET", "WEBHOOKS__SHOPIFY__CLIENT_SECRET"):
+        env.pop(key, None)
+    with SandboxServer(world) as sandbox:
+        server = subprocess.Popen([sys.executable, "-m", "flows.cli", "webhooks", "--port", str(port),
+                                   "--sandbox-url", sandbox.url], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            assert "stripe, shopify configured" in server.stdout.readline()
+            assert "Registered with the sandbox" in server.stdout.readline()
+            assert sandbox_control(sandbox.url, "webhooks", "GET")["url"] == f"http://127.0.0.1:{port}"
+            queued = sandbox_control(sandbox.url, "webhooks/replay", since="2000-01-01T00:00:00Z")["queued"]
+            assert wait_delivered(sandbox.url)["acknowledged"] == queued
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as health:
+                assert json.loads(health.read())["records"] == queued
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=10)
