@@ -9,8 +9,8 @@ plan), shown on every response as `X-Shopify-Shop-Api-Call-Limit: n/40`; over it
 Orders created more than ORDER_WINDOW before the sandbox's clock are absent (not an error) unless the token
 has the `read_all_orders` scope: the index's token has every scope, `token_without_read_all_orders` (not in
 the index) lacks that one. Each order carries its payment `transactions`, whose Stripe sales name the
-Stripe charge (`authorization`) and payment intent (`receipt`). Deletions would be served by
-`events.json?filter=Order&verb=destroy`; the world deletes no orders yet, so that listing is empty.
+Stripe charge (`authorization`) and payment intent (`receipt`). A deleted order is listed no more; its
+`destroy` event is served by `events.json?filter=Order&verb=destroy`.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Shopify:
         self.customers = [self._customer(p) for p in sorted(
             (p for p in world.people if p.shopify_customer_id), key=lambda p: p.shopify_customer_id)]
         self.orders = [self._order(o) for o in world.orders()]
-        self.events: list[dict] = []  # {id, subject_id, subject_type, verb, created_at, message, ...}; none yet
+        self.events = [self._destroy_event(n, o) for n, o in enumerate(world.deleted_orders(), start=1)]
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}/admin/api/{API_VERSION}", "credentials": {"access_token": self.token},
@@ -107,6 +107,15 @@ class Shopify:
                 "state": "subscribed" if p.accepts_marketing else "not_subscribed",
                 "opt_in_level": "single_opt_in", "consent_updated_at": consent_at},
         }
+
+    @staticmethod
+    def _destroy_event(number: int, o: Order) -> dict:
+        """The event Shopify records when an order is deleted; numbered in the order of deletions, so an id
+        served once never changes."""
+        return {"id": 98_000_000_000 + number, "subject_id": o.order_id, "created_at": local(o.deleted_at),
+                "subject_type": "Order", "verb": "destroy", "arguments": [f"#{o.number}"], "body": None,
+                "message": f"Order #{o.number} was deleted.", "author": "Shopify", "description":
+                f"Order #{o.number} was deleted.", "path": f"/admin/orders/{o.order_id}"}
 
     def _order(self, o: Order) -> dict:
         person = self.world.person(o.person_id)

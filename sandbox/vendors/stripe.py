@@ -151,8 +151,11 @@ class Stripe:
         for p in world.people:
             if p.stripe_customer_id:
                 customer = self._customer(p)
-                self.lists["customers"].append(customer)
                 self._event("customer.created", customer["created"], customer)
+                if p.stripe_deleted_at:  # listed no more; its charges keep its id
+                    self._event("customer.deleted", _ts(p.stripe_deleted_at), customer)
+                else:
+                    self.lists["customers"].append(customer)
         for order in world.orders():
             if order.paid_by_stripe:
                 self._payments(order)
@@ -242,10 +245,13 @@ class Stripe:
             return
         invoice = rng.random() < 0.65
         amount = rng.randint(5_000, 150_000)
-        start = p.orders[0].created_at  # their customer exists from (just before) the first order
+        orders = [o for o in p.orders if o.created_at <= self.world.start]  # the world's start: never redrawn
+        if not orders:
+            return
+        start = orders[0].created_at  # their customer exists from (just before) the first order
         for _ in range(20):
-            at = (start + (self.world.clock - start) * rng.random()).replace(microsecond=0)
-            if all(abs(at - o.created_at) >= UNLINKED_CLEARANCE for o in p.orders):
+            at = (start + (self.world.start - start) * rng.random()).replace(microsecond=0)
+            if all(abs(at - o.created_at) >= UNLINKED_CLEARANCE for o in orders):
                 break
         else:
             return

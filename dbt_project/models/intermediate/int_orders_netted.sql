@@ -1,5 +1,5 @@
 with orders as (
-    select * from {{ ref('stg_shopify__orders') }}
+    select * from {{ ref('stg_shopify__orders') }} where not is_deleted
 ),
 
 refund_transactions as (
