@@ -1,9 +1,10 @@
 """The sandbox's webhooks: what happens in its world, pushed to a registered receiver, signed with the
 sandbox's test secrets (in its `GET /` index) and retried as the vendors do.
 
-- `deliveries_between(sandbox, t0, t1)`: the deliveries for the world's changes in (t0, t1]: one Stripe
+- `deliveries_between(vendors, t0, t1)`: the deliveries for the world's changes in (t0, t1]: one Stripe
   delivery per event `created` in it, one Shopify `orders/create` or `orders/updated` per order whose
-  `updated_at` is in it. The advance handler calls it with the old and the new clock.
+  `updated_at` is in it and one `orders/delete` per order deleted in it. The advance handler calls it with
+  the old and the new clock, once the world has moved on.
 - `Deliverer.deliver(deliveries)`: queue them; worker threads POST each to `<url>/stripe` or
   `<url>/shopify`, signing every attempt afresh (a Stripe signature's `t` is the attempt's time), and retry
   a failure (connection refused, timeout, non-2xx) with exponential backoff: Stripe keeps trying (for
@@ -74,6 +75,16 @@ def shopify_deliveries(shopify: object, t0: datetime, t1: datetime) -> list[Deli
                    "X-Shopify-Event-Id": event_id, "X-Shopify-Webhook-Id": f"{topic}/{event_id}",
                    "X-Shopify-Triggered-At": updated.isoformat()}
         deliveries.append(Delivery("shopify", topic, event_id, updated, json.dumps(order).encode(), headers))
+    for event in shopify.events:  # deleted orders: `orders/delete`, whose payload is the order's id only
+        deleted = datetime.fromisoformat(event["created_at"])
+        if event["verb"] != "destroy" or not t0 < deleted <= t1:
+            continue
+        event_id = str(event["id"])
+        headers = {"X-Shopify-Topic": "orders/delete", "X-Shopify-Shop-Domain": SHOP_DOMAIN,
+                   "X-Shopify-API-Version": API_VERSION, "X-Shopify-Event-Id": event_id,
+                   "X-Shopify-Webhook-Id": f"orders/delete/{event_id}", "X-Shopify-Triggered-At": deleted.isoformat()}
+        deliveries.append(Delivery("shopify", "orders/delete", event_id, deleted,
+                                   json.dumps({"id": event["subject_id"]}).encode(), headers))
     return deliveries
 
 

@@ -6,7 +6,8 @@
 2. Per object, the newest landed version (over every delivery ever landed, so an old event delivered late
    never wins over a newer one merged earlier) is compared with what the pulls hold, and loaded only if it
    is newer, through dlt into the very raw table and with the very hints the pull uses (`raw_stripe.charges`
-   and the other evented Stripe tables; `raw_shopify.orders` with its child tables). Same table, same key
+   and the other evented Stripe tables; `raw_shopify.orders` with its child tables, and `orders/delete` into
+   `raw_shopify.order_deletions` unless the pull has it already). Same table, same key
    (account, id), merge disposition: push and pull can never count one payment or order twice, and staging
    and the marts need no change.
    - Shopify: the raw row's own `updated_at`.
@@ -35,7 +36,8 @@ import duckdb
 from flows.lock import WarehouseLock
 from pipelines.load import make_pipeline
 from pipelines.sources import SOURCES
-from pipelines.sources.shopify import ORDERS_HINTS
+from pipelines.sources.shopify import DELETION_COLUMNS, ORDERS_HINTS
+from pipelines.sources.shopify import PRIMARY_KEY as SHOPIFY_KEY
 from pipelines.sources.stripe import EVENTED_HINTS
 from pipelines.sources.stripe.helpers import EVENTS_CURSOR, latest_objects
 from pipelines.sources.stripe.settings import EVENT_TYPES
@@ -50,7 +52,8 @@ create table if not exists {TABLE} (
     topic varchar not null,
     event_id varchar not null,
     source_account varchar,            -- Stripe account id or shop domain; null while unknown
-    object_type varchar,               -- charge, customer, payment_intent, refund, order; null: not merged
+    object_type varchar,               -- charge, customer, payment_intent, refund, order, order_deletion;
+                                       -- null: a topic no raw table takes
     object_id varchar,
     version_at timestamptz,            -- the vendor's version time of the object in this delivery
     received_at timestamptz not null,
@@ -61,7 +64,7 @@ create table if not exists {TABLE} (
 COLUMNS = ("delivery_key", "vendor", "topic", "event_id", "source_account", "object_type", "object_id",
            "version_at", "received_at", "payload")
 STRIPE_TABLES = {kind: table for table, (kind, _) in EVENT_TYPES.items()}  # charge -> charges
-# the topics whose payload is the whole order as the REST API serves it
+# the topics whose payload is the whole order as the REST API serves it (`orders/delete` carries its id only)
 SHOPIFY_ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
                         "orders/partially_fulfilled")
 
@@ -89,6 +92,10 @@ def describe(record: dict) -> dict:
     elif record["topic"] in SHOPIFY_ORDER_TOPICS and payload.get("id") and payload.get("updated_at"):
         row.update(object_type="order", object_id=str(payload["id"]),
                    version_at=datetime.fromisoformat(payload["updated_at"]).astimezone(UTC))
+    elif record["topic"] == "orders/delete" and payload.get("id"):
+        deleted = record.get("triggered_at") or record["received_at"]
+        row.update(object_type="order_deletion", object_id=str(payload["id"]),
+                   version_at=datetime.fromisoformat(deleted.replace("Z", "+00:00")).astimezone(UTC))
     return row
 
 
@@ -163,7 +170,7 @@ def _fill_stripe_account(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Non
 def _newest_pending(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Undecided deliveries, each with whether it is the newest landed version of its object."""
     cursor = con.execute(f"""
-        select delivery_key, vendor, topic, source_account, object_type, object_id, version_at, payload,
+        select delivery_key, vendor, topic, event_id, source_account, object_type, object_id, version_at, payload,
                row_number() over (partition by vendor, source_account, object_type, object_id
                                   order by version_at desc, received_at desc, delivery_key desc) = 1 as newest
         from {TABLE}
@@ -177,6 +184,7 @@ def _decide(con: duckdb.DuckDBPyConnection, warehouse: Path, candidates: list[di
     stripe_covered = _stripe_events_cursors(warehouse)
     orders = [c for c in candidates if c["newest"] and c["object_type"] == "order" and c["source_account"]]
     shopify_versions = _shopify_versions(con, orders)
+    deleted = _shopify_deleted(con, [c for c in candidates if c["object_type"] == "order_deletion"])
     for c in candidates:
         if c["object_type"] is None:
             c["outcome"] = "not_merged"
@@ -185,6 +193,10 @@ def _decide(con: duckdb.DuckDBPyConnection, warehouse: Path, candidates: list[di
         elif not c["newest"]:
             c["outcome"] = "superseded"
         else:
+            if c["object_type"] == "order_deletion":  # final: only its absence from the pull matters
+                known = (c["source_account"], int(c["object_id"])) in deleted
+                c["outcome"] = "older_than_pulled" if known else "applied"
+                continue
             if c["vendor"] == "stripe":
                 pulled = stripe_covered.get(STRIPE_TABLES[c["object_type"]])
             else:
@@ -215,6 +227,14 @@ def _shopify_versions(con: duckdb.DuckDBPyConnection, orders: list[dict]) -> dic
     return {(account, order_id): updated for account, order_id, updated in rows}
 
 
+def _shopify_deleted(con: duckdb.DuckDBPyConnection, deletions: list[dict]) -> set[tuple[str, int]]:
+    if not deletions or not _exists(con, "raw_shopify", "order_deletions"):
+        return set()
+    ids = sorted({int(d["object_id"]) for d in deletions})
+    return set(con.execute("select source_account, id from raw_shopify.order_deletions where id in (select unnest(?))",
+                           [ids]).fetchall())
+
+
 def _rows_to_load(decided: list[dict]) -> dict[str, dict[str, list[dict]]]:
     loads: dict[str, dict[str, list[dict]]] = {"stripe": {}, "shopify": {}}
     for c in decided:
@@ -224,6 +244,11 @@ def _rows_to_load(decided: list[dict]) -> dict[str, dict[str, list[dict]]]:
         if c["vendor"] == "stripe":
             (row,) = latest_objects([payload], c["object_type"]).values()  # as the pull's events step makes it
             table = STRIPE_TABLES[c["object_type"]]
+        elif c["object_type"] == "order_deletion":  # as the pull's `order_deletions` makes it from the event
+            event_id = c["event_id"]
+            row = {"id": int(payload["id"]), "deleted_at": c["version_at"].isoformat(),
+                   "event_id": int(event_id) if event_id.isdigit() else None, "message": None}
+            table = "order_deletions"
         else:
             row, table = payload, "orders"
         loads[c["vendor"]].setdefault(table, []).append({**row, "source_account": c["source_account"]})
@@ -237,7 +262,10 @@ def _stripe_pushed(tables: dict[str, list[dict]]):
 
 @dlt.source(name="shopify", max_table_nesting=3)
 def _shopify_pushed(tables: dict[str, list[dict]]):
-    return [dlt.resource(tables["orders"], **ORDERS_HINTS)]
+    hints = {"orders": ORDERS_HINTS, "order_deletions": {
+        "name": "order_deletions", "primary_key": SHOPIFY_KEY, "write_disposition": "merge",
+        "columns": DELETION_COLUMNS}}
+    return [dlt.resource(rows, **hints[table]) for table, rows in tables.items()]
 
 
 def _load(vendor: str, tables: dict[str, list[dict]], warehouse: Path) -> None:

@@ -136,7 +136,21 @@ def test_the_newest_version_per_object_wins_and_a_late_webhook_never_overwrites(
         == [(len(deliveries) + 6,) * 3]
 
 
-def test_webhooks_landed_before_the_first_pull_then_a_run_give_the_truth(tmp_path, prefect_server):
+def fct_orders_equal_the_truth(warehouse: Path, world: World) -> None:
+    mart = {order_id: rest for order_id, *rest in query(
+        warehouse, "select order_id, is_counted, gross_revenue, refunds, net_revenue from marts.fct_orders")}
+    truth = order_rows(world)
+    assert len(mart) == len(truth)
+    for order in truth:
+        counted, gross, refunds, net = mart[order["order_id"]]
+        assert counted == order["counted"], order
+        if counted:
+            assert (gross, refunds, net) == (order["gross"], order["refunds"], order["net"]), order
+
+
+def test_pushes_before_the_first_pull_and_between_pulls_give_the_truth(tmp_path, prefect_server):
+    """Webhooks landed before anything was pulled, then a full run: the truth. The world moves on ten days and
+    pushes what happened; a run that pulls only ActiveCampaign merges the pushes: the truth ten days later."""
     from flows.elt import elt_flow
 
     world = World.build(SEED, PEOPLE)
@@ -147,18 +161,20 @@ def test_webhooks_landed_before_the_first_pull_then_a_run_give_the_truth(tmp_pat
         queued = sandbox_control(server.url, "webhooks/replay", since="2000-01-01T00:00:00Z")["queued"]
         assert wait_delivered(server.url)["acknowledged"] == queued
         pushed_only = merge_landed(warehouse, landing_path(warehouse))  # `journey webhooks merge`, before any pull
-        orders = len(server.sandbox.vendors["shopify"].orders)
-        assert pushed_only.applied["orders"] == orders
-        assert pushed_only.waiting == queued - orders  # Stripe's: its account is known once pulled
-        summary = elt_flow(warehouse=str(warehouse), published=str(published))
-    assert summary.webhooks.waiting == 0 and summary.webhooks.outcomes["older_than_pulled"] > 0
-    assert query(warehouse, "select count(*), count(outcome) from ops.webhook_landing") == [(queued, queued)]
-    mart = {order_id: rest for order_id, *rest in query(
-        warehouse, "select order_id, is_counted, gross_revenue, refunds, net_revenue from marts.fct_orders")}
-    truth = order_rows(world)
-    assert len(mart) == len(truth)
-    for order in truth:
-        counted, gross, refunds, net = mart[order["order_id"]]
-        assert counted == order["counted"]
-        if counted:
-            assert (gross, refunds, net) == (order["gross"], order["refunds"], order["net"])
+        shopify = server.sandbox.vendors["shopify"]
+        assert (pushed_only.applied["orders"], pushed_only.applied["order_deletions"]) == (
+            len(shopify.orders), len(shopify.events))
+        assert pushed_only.waiting == queued - len(shopify.orders) - len(shopify.events)  # Stripe's: no account yet
+
+        first = elt_flow(warehouse=str(warehouse), published=str(published))
+        assert first.webhooks.waiting == 0 and first.webhooks.outcomes["older_than_pulled"] > 0
+        fct_orders_equal_the_truth(warehouse, world)
+
+        sandbox_control(server.url, "advance", days=10)  # new orders, refunds, deletions: pushed
+        pushed = wait_delivered(server.url)
+        assert pushed["acknowledged"] > queued and pushed["failed"] == 0
+        second = elt_flow(sources=["activecampaign"], warehouse=str(warehouse), published=str(published))
+    assert second.webhooks.applied["orders"] > 0 and second.webhooks.applied["charges"] > 0
+    assert query(warehouse, "select count(*), count(outcome) from ops.webhook_landing") == [
+        (pushed["acknowledged"], pushed["acknowledged"])]
+    fct_orders_equal_the_truth(warehouse, World.build(SEED, PEOPLE, days=10))
