@@ -40,12 +40,35 @@ class Delivery:
     body: bytes
 
 
-def stripe_record(delivery: Delivery, secret: str, tolerance_s: float) -> dict:
-    verify_stripe(delivery.headers.get("stripe-signature"), delivery.body, secret, tolerance_s)
+def stripe_endpoints(setting: str) -> list[tuple[str | None, str]]:
+    """The Stripe signing secret setting: one `whsec_...`, or several endpoints' as `acct_...=whsec_...`
+    separated by commas (one endpoint per Stripe account, each with its own secret)."""
+    endpoints = []
+    for part in filter(None, (p.strip() for p in setting.split(","))):
+        account, _, secret = part.partition("=") if part.startswith("acct_") else (None, "", part)
+        endpoints.append((account, secret))
+    return endpoints
+
+
+def stripe_signer(header: str | None, body: bytes, setting: str, tolerance_s: float) -> str | None:
+    """The account whose endpoint secret signed the delivery (None for a lone secret); refused if none did."""
+    refusal = SignatureError("no Stripe signing secret configured")
+    for account, secret in stripe_endpoints(setting):
+        try:
+            verify_stripe(header, body, secret, tolerance_s)
+            return account
+        except SignatureError as error:
+            refusal = error
+    raise refusal
+
+
+def stripe_record(delivery: Delivery, setting: str, tolerance_s: float) -> dict:
+    account = stripe_signer(delivery.headers.get("stripe-signature"), delivery.body, setting, tolerance_s)
     event = _json(delivery.body)
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
         raise Refused(400, "a Stripe event needs an `id` and a `type`")
-    return {"event_id": event["id"], "topic": event["type"], "account": event.get("account")}
+    # a Connect event names the connected account itself, which wins
+    return {"event_id": event["id"], "topic": event["type"], "account": event.get("account") or account}
 
 
 def shopify_record(delivery: Delivery, secret: str) -> dict:

@@ -132,3 +132,16 @@ def test_an_unconfigured_vendor_answers_503_naming_the_setting(tmp_path: Path):
         assert status == 503 and "WEBHOOKS__SHOPIFY__CLIENT_SECRET" in answer["error"]
         assert post(f"{server.url}/paypal", b"{}", {})[0] == 404
     assert landed(tmp_path / "landing") == []
+
+
+def test_several_stripe_accounts_each_with_its_endpoint_secret(tmp_path: Path):
+    setting = "acct_one=whsec_first_endpoint,acct_two=whsec_second_endpoint"
+    with ReceiverServer(tmp_path / "landing", {"stripe": setting, "shopify": None}) as server:
+        assert send_stripe(server.url, stripe_event("evt_1"), secret="whsec_second_endpoint")[0] == 200
+        assert send_stripe(server.url, stripe_event("evt_2"), secret="whsec_first_endpoint")[0] == 200
+        assert send_stripe(server.url, stripe_event("evt_3"), secret="whsec_third")[0] == 400
+        connect = json.loads(stripe_event("evt_4"))
+        connect["account"] = "acct_connected"
+        assert send_stripe(server.url, json.dumps(connect).encode(), secret="whsec_first_endpoint")[0] == 200
+    assert [(r["event_id"], r["account"]) for r in landed(tmp_path / "landing")] == [
+        ("evt_1", "acct_two"), ("evt_2", "acct_one"), ("evt_4", "acct_connected")]
