@@ -16,6 +16,13 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 CENT = Decimal("0.01")
 SHOP_CURRENCY = "USD"
+# Buyers pay in their country's currency (Shopify's presentment currency); the shop reports in its own.
+# Rates are fixed (shop currency per unit): the world has no exchange-rate moves. Yen has no minor unit.
+CURRENCY_OF = {"US": "USD", "CA": "CAD", "GB": "GBP", "DE": "EUR", "JP": "JPY"}
+RATES = {"USD": Decimal("1"), "CAD": Decimal("0.73"), "GBP": Decimal("1.27"), "EUR": Decimal("1.08"),
+         "JPY": Decimal("0.0067")}
+MINOR_DIGITS = {"JPY": 0}  # decimal places of a currency's minor unit where not 2
+JAPAN_SHARE = 0.03  # buyers in Japan, drawn apart (from the `currency` stream) so no earlier draw moved
 
 # Shopify financial statuses that make an order count as revenue (DESIGN.md, "Counted order").
 COUNTED_STATUSES = frozenset({"paid", "partially_paid", "partially_refunded", "refunded"})
@@ -47,6 +54,10 @@ REFUND_WINDOW = timedelta(days=30)  # refunds come within this long after the or
 STRIPE_DELETED_SHARE = 0.03  # Stripe customers deleted before the start
 STRIPE_DELETION_MEAN_DAYS = 2000  # after the start, a Stripe customer is deleted after this long on average
 VOIDED_DELETED_SHARE = 0.8  # voided orders the shop deletes, 1 hour to 20 days after voiding them
+# A bulk edit (an import that touched a quarter of HubSpot's contacts within one hour, two days before the
+# start): in a world of 100,000 people, more than 10,000 search hits in one hour, past search's result cap
+BULK_EDIT_SHARE = 0.25
+BULK_EDIT_BEFORE = timedelta(days=2)
 # first id of CRM contact records no default listing serves (merged, archived, deleted), apart from listed ones
 UNLISTED_IDS = {"hubspot": 90_000_000, "activecampaign": 90_000_000}
 
@@ -56,8 +67,9 @@ def start_clock(seed: int) -> datetime:
     return datetime(2026, 3, 2, 12, 0, tzinfo=UTC) + timedelta(days=seed % 28)
 
 
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+def money(value: Decimal, currency: str = SHOP_CURRENCY) -> Decimal:
+    """An amount rounded half-even to its currency's minor unit."""
+    return value.quantize(Decimal(1).scaleb(-MINOR_DIGITS.get(currency, 2)), rounding=ROUND_HALF_EVEN)
 
 
 def stable_token(*parts: object, length: int = 14) -> str:
@@ -88,8 +100,9 @@ def email_variant(rng: random.Random, email: str) -> str:
 class Refund:
     refund_id: int
     processed_at: datetime
-    amount: Decimal
+    amount: Decimal  # in the shop's currency: the presentment amount at the order's own rate (DESIGN.md)
     succeeded: bool
+    presentment_amount: Decimal | None = None  # in the order's currency, as the buyer was refunded
 
 
 @dataclass
@@ -119,6 +132,15 @@ class Order:
     order_id: int = 0
     number: int = 0
     deleted_at: datetime | None = None  # the shop deleted it (voided orders only): Shopify lists it no more
+    currency: str = SHOP_CURRENCY  # presentment: what the buyer paid in
+
+    def presentment(self, amount: Decimal) -> Decimal:
+        """A shop-currency amount of this order in its presentment currency, at the world's fixed rate."""
+        return money(amount / RATES[self.currency], self.currency)
+
+    @property
+    def presentment_total(self) -> Decimal:
+        return self.presentment(self.total)
 
     @property
     def subtotal(self) -> Decimal:
@@ -345,6 +367,8 @@ class World:
         world = cls(seed=seed, size=people, start=start, clock=clock, people=persons)
         for p in persons:
             _future_orders(seed, p, start, clock)
+        for p in persons:
+            _currencies(seed, p)
         world._assign_ids()
         for p in persons:
             _crm(seed, p, max(start, p.created_at))
@@ -526,11 +550,33 @@ def _future_orders(seed: int, p: Person, start: datetime, clock: datetime) -> No
         at += timedelta(days=rng.expovariate(1 / NEXT_ORDER_MEAN_DAYS))
 
 
+def _currencies(seed: int, p: Person) -> None:
+    """Each order's presentment currency, from its country (some buyers are in Japan, drawn from a stream of
+    their own), and its refunds as a buyer abroad gets them: in that currency, a full refund the whole
+    presentment total, then converted back at the order's own rate (shop total / presentment total) and
+    rounded half-even to the cent, as DESIGN.md converts them."""
+    if random.Random(f"{seed}/{p.person_id}/currency").random() < JAPAN_SHARE:
+        for order in p.orders:
+            order.country = "JP"
+    for order in p.orders:
+        order.currency = CURRENCY_OF[order.country]
+        paid = order.presentment_total
+        given = Decimal(0)
+        succeeded = [r for r in order.refunds if r.succeeded]
+        for refund in order.refunds:
+            rest = order.financial_status == "refunded" and refund is succeeded[-1]  # the one that completes it
+            refund.presentment_amount = paid - given if rest else order.presentment(refund.amount)
+            if refund.succeeded:
+                given += refund.presentment_amount
+            if order.currency != SHOP_CURRENCY:
+                refund.amount = money(refund.presentment_amount * order.total / paid)
+
+
 def _deletions(seed: int, p: Person, start: datetime, clock: datetime) -> None:
     """What gets deleted, until `clock`: some Stripe customers (before the start, or later at a steady rate;
     their charges stay) and VOIDED_DELETED_SHARE of voided orders (the converting session an order recorded
-    goes with it, unless HubSpot saw the visit too). Drawn from a stream of their own, a fixed number of draws per person
-    and per order, so a later clock never redraws one."""
+    goes with it, unless HubSpot saw the visit too). Drawn from a stream of their own, a fixed number of
+    draws per person and per order, so a later clock never redraws one."""
     rng = random.Random(f"{seed}/{p.person_id}/deletions")
     before, when = rng.random() < STRIPE_DELETED_SHARE, rng.random()
     later = start + timedelta(days=rng.expovariate(1 / STRIPE_DELETION_MEAN_DAYS))
@@ -614,6 +660,9 @@ def _crm(seed: int, p: Person, clock: datetime) -> None:
         merged = _between(rng, created, min(clock, created + timedelta(days=30)))
         p.crm_records.append(CrmRecord(p.person_id, "hubspot", "merged", email_variant(rng, p.email), created, merged))
         updates.append(merged)
+    bulk = random.Random(f"{seed}/{p.person_id}/bulk_edit")  # apart, so no earlier draw moved
+    if clock > p.created_at + BULK_EDIT_BEFORE and bulk.random() < BULK_EDIT_SHARE:
+        updates.append((clock - BULK_EDIT_BEFORE + timedelta(seconds=bulk.uniform(0, 3600))).replace(microsecond=0))
     p.hubspot_updated_at = max(updates)
     if p.in_hubspot and rng.random() < 0.04:  # a late update: the search index sees it only later
         late = (clock - timedelta(seconds=rng.uniform(86400, 3 * 86400))).replace(microsecond=0)

@@ -20,6 +20,7 @@ import json
 import math
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -51,9 +52,10 @@ def local(moment: datetime | None) -> str | None:
     return moment.astimezone(SHOP_TZ).isoformat(timespec="seconds") if moment else None
 
 
-def money_bag(amount: str) -> dict:
-    bag = {"amount": amount, "currency_code": SHOP_CURRENCY}
-    return {"shop_money": bag, "presentment_money": dict(bag)}
+def money_bag(o: Order, amount: Decimal) -> dict:
+    """A `*_set`: the amount in the shop's currency and in the order's presentment currency."""
+    return {"shop_money": {"amount": str(amount), "currency_code": SHOP_CURRENCY},
+            "presentment_money": {"amount": str(o.presentment(amount)), "currency_code": o.currency}}
 
 
 def landing(session: Touch | None) -> dict[str, str]:
@@ -133,8 +135,8 @@ class Shopify:
             "processed_at": local(r.processed_at), "note": None,
             "transactions": [{
                 "id": r.refund_id + 7_000_000_000, "order_id": o.order_id, "kind": "refund",
-                "status": "success" if r.succeeded else "failure", "amount": str(r.amount),
-                "currency": SHOP_CURRENCY, "gateway": "stripe" if o.paid_by_stripe else "manual",
+                "status": "success" if r.succeeded else "failure", "amount": str(r.presentment_amount),
+                "currency": o.currency, "gateway": "stripe" if o.paid_by_stripe else "manual",
                 "processed_at": local(r.processed_at), "created_at": local(r.processed_at),
                 "authorization": refund_id(self.world.seed, r.refund_id) if o.paid_by_stripe and r.succeeded else None,
                 "parent_id": sale["id"] if sale else None}],
@@ -146,16 +148,16 @@ class Shopify:
             "created_at": local(o.created_at), "updated_at": local(o.updated_at), "processed_at": local(o.created_at),
             "cancelled_at": local(o.cancelled_at), "cancel_reason": "customer" if o.cancelled_at else None,
             "closed_at": local(closed_at) if closed else None,
-            "currency": SHOP_CURRENCY, "presentment_currency": SHOP_CURRENCY,
+            "currency": SHOP_CURRENCY, "presentment_currency": o.currency,
             "financial_status": o.financial_status, "fulfillment_status": None, "test": False,
             "subtotal_price": str(o.subtotal), "total_discounts": str(o.discount), "total_tax": str(o.tax),
-            "total_price": total, "total_price_set": money_bag(total),
-            "subtotal_price_set": money_bag(str(o.subtotal)), "total_tax_set": money_bag(str(o.tax)),
+            "total_price": total, "total_price_set": money_bag(o, o.total),
+            "subtotal_price_set": money_bag(o, o.subtotal), "total_tax_set": money_bag(o, o.tax),
             "payment_gateway_names": ["stripe"] if o.paid_by_stripe else ["manual"],
             "source_name": "web", **landing(person.sessions.get(o.order_id)),
             "billing_address": {"country_code": o.country}, "customer": customer,
             "line_items": [{"id": li.line_item_id, "sku": li.sku, "title": li.title, "quantity": li.quantity,
-                            "price": str(li.price), "price_set": money_bag(str(li.price))} for li in o.line_items],
+                            "price": str(li.price), "price_set": money_bag(o, li.price)} for li in o.line_items],
             "shipping_lines": [{"code": "Standard", "title": "Standard", "price": str(o.shipping)}],
             "refunds": refunds, "transactions": transactions,
         }
@@ -166,7 +168,7 @@ class Shopify:
         neither), manual sales, or an authorization (voided for voided orders)."""
         def transaction(n: int, kind: str, status: str, gateway: str, **extra: object) -> dict:
             return {"id": TRANSACTION_ID_BASE + o.number * TRANSACTIONS_PER_ORDER + n, "order_id": o.order_id,
-                    "kind": kind, "status": status, "amount": str(o.total), "currency": SHOP_CURRENCY,
+                    "kind": kind, "status": status, "amount": str(o.presentment_total), "currency": o.currency,
                     "gateway": gateway, "created_at": local(o.created_at), "processed_at": local(o.created_at),
                     "test": False, "authorization": None, "receipt": {}, **extra}
 

@@ -11,7 +11,7 @@ people as (
 ),
 
 refunds as (
-    select order_key, sum(amount) as refunds
+    select order_key, sum(shop_amount) as refunds
     from refund_transactions
     where is_successful_refund
     group by order_key
