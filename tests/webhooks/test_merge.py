@@ -6,6 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,10 +24,10 @@ from sandbox.vendors.shopify import SHOP_DOMAIN
 from sandbox.webhooks import Delivery, deliveries_between
 from sandbox.world import World
 from tests.webhooks.conftest import receiver_secrets, sandbox_control, wait_delivered
+from tests.webhooks.test_crash import free_port, start_receiver
 from webhooks.landing import Landing
 from webhooks.merge import merge_landed
-from webhooks.receiver import ReceiverServer
-from webhooks.settings import landing_path
+from webhooks.settings import SECRET_KEYS, TORN_WRITE_PAUSE_ENV, env_name, landing_path
 
 pytestmark = [pytest.mark.webhooks, pytest.mark.slow]
 SEED, PEOPLE = 31, 150
@@ -150,31 +153,48 @@ def fct_orders_equal_the_truth(warehouse: Path, world: World) -> None:
 
 def test_pushes_before_the_first_pull_and_between_pulls_give_the_truth(tmp_path, prefect_server):
     """Webhooks landed before anything was pulled, then a full run: the truth. The world moves on ten days and
-    pushes what happened; a run that pulls only ActiveCampaign merges the pushes: the truth ten days later."""
+    pushes what happened to a receiver killed (SIGKILL) and restarted again and again meanwhile; a run that
+    pulls only ActiveCampaign merges the pushes: the truth ten days later."""
     from flows.elt import elt_flow
 
     world = World.build(SEED, PEOPLE)
     warehouse, published = tmp_path / "warehouse.duckdb", tmp_path / "marts.duckdb"
-    with SandboxServer(world, mode="bench") as server, pointed_at(server), \
-            ReceiverServer(landing_path(warehouse), receiver_secrets(server.index())) as receiver:
-        sandbox_control(server.url, "webhooks", url=receiver.url, backoff_s=0.02)
-        queued = sandbox_control(server.url, "webhooks/replay", since="2000-01-01T00:00:00Z")["queued"]
-        assert wait_delivered(server.url)["acknowledged"] == queued
-        pushed_only = merge_landed(warehouse, landing_path(warehouse))  # `journey webhooks merge`, before any pull
-        shopify = server.sandbox.vendors["shopify"]
-        assert (pushed_only.applied["orders"], pushed_only.applied["order_deletions"]) == (
-            len(shopify.orders), len(shopify.events))
-        assert pushed_only.waiting == queued - len(shopify.orders) - len(shopify.events)  # Stripe's: no account yet
+    landing, log, port, rng = landing_path(warehouse), tmp_path / "receiver.log", free_port(), random.Random(3)
+    with SandboxServer(world, mode="bench") as server, pointed_at(server):
+        env = {**os.environ, TORN_WRITE_PAUSE_ENV: "0.004",
+               **{env_name(SECRET_KEYS[v]): secret for v, secret in receiver_secrets(server.index()).items()}}
+        receiver = start_receiver(port, landing, env, log)
+        try:
+            sandbox_control(server.url, "webhooks", url=f"http://127.0.0.1:{port}", backoff_s=0.02,
+                            max_backoff_s=0.5)
+            queued = sandbox_control(server.url, "webhooks/replay", since="2000-01-01T00:00:00Z")["queued"]
+            assert wait_delivered(server.url)["acknowledged"] == queued
+            pushed_only = merge_landed(warehouse, landing)  # `journey webhooks merge`, before any pull
+            shopify = server.sandbox.vendors["shopify"]
+            assert (pushed_only.applied["orders"], pushed_only.applied["order_deletions"]) == (
+                len(shopify.orders), len(shopify.events))
+            assert pushed_only.waiting == queued - len(shopify.orders) - len(shopify.events)  # Stripe: account?
 
-        first = elt_flow(warehouse=str(warehouse), published=str(published))
-        assert first.webhooks.waiting == 0 and first.webhooks.outcomes["older_than_pulled"] > 0
-        fct_orders_equal_the_truth(warehouse, world)
+            first = elt_flow(warehouse=str(warehouse), published=str(published))
+            assert first.webhooks.waiting == 0 and first.webhooks.outcomes["older_than_pulled"] > 0
+            fct_orders_equal_the_truth(warehouse, world)
 
-        sandbox_control(server.url, "advance", days=10)  # new orders, refunds, deletions: pushed
-        pushed = wait_delivered(server.url)
-        assert pushed["acknowledged"] > queued and pushed["failed"] == 0
-        second = elt_flow(sources=["activecampaign"], warehouse=str(warehouse), published=str(published))
+            start = server.sandbox.clock.now()
+            sandbox_control(server.url, "advance", days=10)  # new orders, refunds, deletions: pushed
+            for _ in range(12):  # ... while the receiver dies and comes back
+                time.sleep(rng.uniform(0.0, 0.2))
+                receiver.send_signal(signal.SIGKILL)
+                receiver.wait()
+                receiver = start_receiver(port, landing, env, log)
+            if wait_delivered(server.url)["failed"]:  # a vendor that gave up: resend the window (Shopify's
+                sandbox_control(server.url, "webhooks/replay", since=start.isoformat())  # replay, Stripe's resend)
+                wait_delivered(server.url)
+            news = deliveries_between(server.sandbox.vendors, start, server.sandbox.clock.now())
+            second = elt_flow(sources=["activecampaign"], warehouse=str(warehouse), published=str(published))
+        finally:
+            receiver.terminate()
+            receiver.wait()
     assert second.webhooks.applied["orders"] > 0 and second.webhooks.applied["charges"] > 0
     assert query(warehouse, "select count(*), count(outcome) from ops.webhook_landing") == [
-        (pushed["acknowledged"], pushed["acknowledged"])]
+        (queued + len(news), queued + len(news))]
     fct_orders_equal_the_truth(warehouse, World.build(SEED, PEOPLE, days=10))
