@@ -4,10 +4,12 @@ function, prints the result; exit code 0 only on success."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
 import sys
+import urllib.parse
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
@@ -55,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     docs = commands.add_parser("docs", help="build the dbt docs site (one static page); --serve to serve it")
     docs.add_argument("--serve", action="store_true", help="serve it on 127.0.0.1 after building")
     docs.add_argument("--port", type=int, default=8080, help="port for --serve (default %(default)s)")
+
+    webhooks = commands.add_parser("webhooks", help="receive signed Stripe and Shopify webhooks on 127.0.0.1 and land "
+                                                    "them durably (POST /stripe, POST /shopify); `merge` moves "
+                                                    "landed ones into the warehouse now")
+    webhooks.add_argument("--port", type=int, default=8790, help="port on 127.0.0.1 (default %(default)s)")
+    webhooks.add_argument("--sandbox-url", metavar="URL",
+                          help="take the signing secrets from a running sandbox's index and register with it, so "
+                               "advancing its clock pushes here")
+    webhooks_commands = webhooks.add_subparsers(dest="webhooks_command", metavar="SUBCOMMAND")
+    webhooks_commands.add_parser("merge", help="merge landed webhooks into ops.webhook_landing and the raw tables "
+                                               "(every run does this too), under the warehouse lock")
 
     dashboard = commands.add_parser("dashboard", help="serve the dashboard on 127.0.0.1 (reads the published marts)")
     dashboard.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default %(default)s)")
@@ -203,7 +216,6 @@ def cmd_docs(args: argparse.Namespace) -> int:
     page = build_docs(warehouse_path())
     print(f"Docs: {page}")
     if args.serve:
-        import functools
         from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
         handler = functools.partial(SimpleHTTPRequestHandler, directory=str(page.parent))
@@ -239,6 +251,34 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     command = dashboard_command(args.port)
     os.execve(command[0], command, env)
     return 0  # not reached: execve does not return
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from pipelines.warehouse import warehouse_path
+    from webhooks.settings import landing_path
+
+    if args.webhooks_command == "merge":
+        from webhooks.merge import format_merge, merge_landed
+
+        print(format_merge(merge_landed(warehouse_path(), landing_path())))
+        return 0
+    from webhooks.receiver import serve
+
+    registration = None
+    if args.sandbox_url:
+        from webhooks.settings import secrets_from_index
+
+        os.environ.update(secrets_from_index(_index_of(args.sandbox_url)))
+        registration = functools.partial(_register_with_sandbox, args.sandbox_url)
+    return serve(args.port, landing_path(), on_listening=registration)
+
+
+def _register_with_sandbox(sandbox_url: str, receiver_url: str) -> None:
+    query = urllib.parse.urlencode({"url": receiver_url})
+    request = urllib.request.Request(f"{sandbox_url.rstrip('/')}/_sandbox/webhooks?{query}", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    print(f"Registered with the sandbox at {sandbox_url}: advancing its clock pushes what happens here.", flush=True)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -286,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     handlers = {"run": cmd_run, "check": cmd_check, "activate": cmd_activate, "backfill": cmd_backfill,
-                "serve": cmd_serve, "docs": cmd_docs, "dashboard": cmd_dashboard, "sandbox": cmd_sandbox}
+                "serve": cmd_serve, "docs": cmd_docs, "dashboard": cmd_dashboard, "sandbox": cmd_sandbox,
+                "webhooks": cmd_webhooks}
     try:
         return handlers[args.command](args)
     except Exception as error:  # one readable line, not a traceback, for what a user can fix

@@ -30,6 +30,8 @@ from pipelines.incremental import backfill_window
 from pipelines.load import LoadResult, extract_normalize, load_staged, missing_settings
 from pipelines.sources import SOURCES
 from pipelines.warehouse import warehouse_path
+from webhooks.merge import merge_landed
+from webhooks.settings import landing_path
 
 
 class NothingConfigured(RuntimeError):
@@ -75,6 +77,13 @@ def extract(source: str, warehouse: str, full_refresh: bool = False,
 @task(name="load", task_run_name="load-{source}", retries=2, retry_delay_seconds=5, timeout_seconds=3600)
 def load(source: str, warehouse: str) -> None:
     load_staged(source, Path(warehouse))
+
+
+@task(name="webhooks-merge")
+def merge_webhooks(warehouse: str):
+    """Landed webhooks into ops.webhook_landing and, where newer than the pull, the raw tables; the flow
+    holds the warehouse lock already."""
+    return merge_landed(Path(warehouse), landing_path(Path(warehouse)), hold_lock=False)
 
 
 @task(name="dbt-node", task_run_name="{outcome.kind} {outcome.name}")
@@ -143,6 +152,8 @@ def _run(summary: RunSummary, sources: list[str], full_refresh: bool, backfill: 
         with _step(summary, "load"):
             for name in sources:  # in turn: DuckDB has one writer
                 load(name, warehouse)
+        with _step(summary, "webhooks-merge"):  # after the pulls: only news newer than them is loaded
+            summary.webhooks = merge_webhooks(warehouse)
         with _step(summary, "dbt-build"):
             summary.dbt = build(warehouse, full_refresh)
         with _step(summary, "quality-gate"):

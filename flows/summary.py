@@ -32,6 +32,7 @@ class RunSummary:
     headline: Headline | None = None
     not_configured: dict[str, list[str]] = field(default_factory=dict)
     activation: object | None = None  # activation.run.ActivationReport; None: not reached
+    webhooks: object | None = None  # webhooks.merge.MergeResult; None: not reached
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds
     seconds: float = 0.0
 
@@ -58,6 +59,10 @@ def format_summary(summary: RunSummary) -> str:
             lines.append(f"  {load.source:<15} new columns in {table}: {', '.join(columns)}")
     for name, missing in summary.not_configured.items():
         lines.append(f"  {name:<15} skipped, not configured: set {', '.join(missing)}")
+    if summary.webhooks is not None and (summary.webhooks.landed or summary.webhooks.outcomes):
+        from webhooks.merge import format_merge
+
+        lines.append(format_merge(summary.webhooks))
     if summary.dbt:
         lines.append(f"dbt build: {summary.dbt.models_passed} models and {summary.dbt.tests_passed} tests passed "
                      f"in {summary.dbt.seconds:.1f}s")
@@ -93,6 +98,10 @@ def report_markdown(summary: RunSummary) -> str:
     out += [f"| {load.source} | {t} | {n:,} |" for load in summary.loads for t, n in load.rows.items()]
     new = [f"- {load.source}.{t}: {', '.join(cols)}" for load in summary.loads for t, cols in load.new_columns.items()]
     out += ["", "## New columns", ""] + (new or ["none"])
+    if summary.webhooks is not None:
+        from webhooks.merge import format_merge
+
+        out += ["", "## Webhooks", "", format_merge(summary.webhooks)]
     out += ["", "## Steps", "", "| step | seconds |", "|---|---:|"]
     out += [f"| {step} | {seconds:.1f} |" for step, seconds in summary.steps.items()]
     if summary.dbt:

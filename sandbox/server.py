@@ -2,8 +2,10 @@
 
 `GET /` answers the index DESIGN.md specifies; `GET /_sandbox/stats` the clock and counters;
 `POST /_sandbox/advance?days=D` moves the clock forward, and the world with it (rebuilt as of the new clock,
-what clients wrote replayed into it: see `Sandbox.advance`); `GET /_sandbox/received/<vendor>` answers what
-clients wrote to that vendor (`{"raw": [...], "deduplicated": [...]}`, see `Vendor.received`). In `faithful`
+what clients wrote replayed into it: see `Sandbox.advance`), pushing what happened meanwhile to a registered
+webhook receiver; `/_sandbox/webhooks` registers one, counts deliveries and replays windows
+(sandbox/webhooks.py); `GET /_sandbox/received/<vendor>` answers what clients wrote to that vendor
+(`{"raw": [...], "deduplicated": [...]}`, see `Vendor.received`). In `faithful`
 mode every vendor's rate limit applies (sandbox/limits.py); in `bench` mode none does. Faults are injected as
 sandbox/faults.py says.
 """
@@ -19,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -28,6 +30,7 @@ from sandbox.faults import FAULT_KINDS, FAULT_RETRY_AFTER_S, TRANSPORT_FAULTS, F
 from sandbox.http import HttpError, Request, Response, http_date
 from sandbox.limits import LeakyBucket
 from sandbox.vendors import VENDORS, Vendor, received_by
+from sandbox.webhooks import Deliverer, deliveries_between, secrets_of
 from sandbox.world import World
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ class Sandbox:
         self.requests: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()  # refusals for real over-use, apart from injected 429s
+        self.webhooks = Deliverer(secrets_of(self.vendors), world.seed)
         self._lock = threading.Lock()
 
     def _vendors(self, world: World) -> dict[str, Vendor]:
@@ -144,15 +148,54 @@ class Sandbox:
                 days = math.nan
             if not (math.isfinite(days) and days >= 0):
                 return Response.json(400, {"error": "days must be a number of days >= 0: the clock only moves forward"})
+            before = self.clock.now()
             self.advance(timedelta(days=days))
+            if self.webhooks.url is not None:  # push what happened meanwhile to the registered receiver
+                self.webhooks.deliver(deliveries_between(self.vendors, before, self.clock.now()))
             return Response.json(200, self.stats())
+        if request.path.startswith("/webhooks"):
+            return self._webhooks(request)
         if request.path.startswith("/received/") and request.method == "GET":
             vendor = self.vendors.get(request.path.removeprefix("/received/"))
             if vendor is None:
                 return Response.json(404, {"error": f"no sandboxed vendor {request.path.removeprefix('/received/')!r}"})
             return Response.json(200, received_by(vendor))
         return Response.json(404, {"error": "sandbox controls: GET /_sandbox/stats, POST /_sandbox/advance?days=D, "
-                                            "GET /_sandbox/received/<vendor>"})
+                                            "GET /_sandbox/received/<vendor>, POST|GET /_sandbox/webhooks, "
+                                            "POST /_sandbox/webhooks/replay?since=ISO"})
+
+    def _webhooks(self, request: Request) -> Response:
+        """Register the receiver, read the delivery counters, or (re)deliver a window (sandbox/webhooks.py)."""
+        try:
+            if request.path == "/webhooks" and request.method == "POST":
+                url = request.arg("url")
+                if not url or not url.startswith("http"):
+                    raise ValueError("url must be the receiver's base URL, e.g. http://127.0.0.1:8790 (deliveries "
+                                     "go to <url>/stripe and <url>/shopify)")
+                self.webhooks.register(url, float(request.arg("backoff_s", "1")),
+                                       float(request.arg("max_backoff_s", "60")), int(request.arg("workers", "4")))
+                return Response.json(200, self.webhooks.stats())
+            if request.path == "/webhooks" and request.method == "GET":
+                return Response.json(200, self.webhooks.stats(keys=request.arg("keys") == "1"))
+            if request.path == "/webhooks/replay" and request.method == "POST":
+                now = self.clock.now()
+                since = _moment(request.arg("since"), now)
+                until = _moment(request.arg("until"), now) if request.arg("until") else now
+                if self.webhooks.url is None:
+                    raise ValueError("no receiver registered: POST /_sandbox/webhooks?url=... first")
+                return Response.json(200, {"queued": self.webhooks.deliver(deliveries_between(self.vendors, since,
+                                                                                              until))})
+        except ValueError as error:
+            return Response.json(400, {"error": str(error)})
+        return Response.json(404, {"error": "webhook controls: POST /_sandbox/webhooks?url=BASE, "
+                                            "GET /_sandbox/webhooks, POST /_sandbox/webhooks/replay?since=ISO"})
+
+
+def _moment(raw: str | None, now: datetime) -> datetime:
+    if not raw:
+        raise ValueError("since must be an ISO time, e.g. 2024-01-01T00:00:00Z")
+    moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
 
 
 class _Server(ThreadingHTTPServer):
@@ -258,6 +301,7 @@ class SandboxServer:
         self.httpd.serve_forever(POLL_S)
 
     def stop(self) -> None:
+        self.sandbox.webhooks.stop()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
 from sandbox.vendors.stripe import charge_attempts, refund_id, transaction_references
-from sandbox.world import SHOP_CURRENCY, Order, Person, Touch, World
+from sandbox.world import SHOP_CURRENCY, Order, Person, Touch, World, stable_token
 
 NAME = "shopify"
 API_VERSION = "2025-01"
@@ -85,6 +85,7 @@ class Shopify:
         self.world = world
         self.token = "shpat_sandbox_" + str(world.seed)
         self.token_without_read_all_orders = "shpat_sandbox_recent_" + str(world.seed)
+        self.webhook_secret = "shpss_sandbox_" + stable_token(world.seed, "webhook-secret", length=24)
         self.scopes = {self.token: SCOPES, self.token_without_read_all_orders: SCOPES - {"read_all_orders"}}
         self.customers = [self._customer(p) for p in sorted(
             (p for p in world.people if p.shopify_customer_id), key=lambda p: p.shopify_customer_id)]
@@ -92,7 +93,8 @@ class Shopify:
         self.events = [self._destroy_event(n, o) for n, o in enumerate(world.deleted_orders(), start=1)]
 
     def index(self, root: str) -> dict:
-        return {"base_url": f"{root}/{NAME}/admin/api/{API_VERSION}", "credentials": {"access_token": self.token}}
+        return {"base_url": f"{root}/{NAME}/admin/api/{API_VERSION}", "credentials": {"access_token": self.token},
+                "webhooks": {"client_secret": self.webhook_secret}}
 
     # --- vendor shapes -------------------------------------------------------------------------
     def _customer(self, p: Person) -> dict:

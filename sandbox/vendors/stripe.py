@@ -146,6 +146,7 @@ class Stripe:
         self.world = world
         self.api_key = f"sk_test_sandbox{world.seed}" + stable_token(world.seed, "key", length=16)
         self.account_id = "acct_" + stable_token(world.seed, "account", length=16)
+        self.webhook_secret = "whsec_sandbox" + stable_token(world.seed, "webhook-secret", length=24)
         self.lists: dict[str, list[dict]] = {name: [] for name in FILTERS}
         self.order_of_charge: dict[str, int] = {}  # the truth: the Shopify order each served charge pays
         for p in world.people:
@@ -166,7 +167,8 @@ class Stripe:
         self._created_by_id: dict[str, dict[str, int]] = {}  # per list: object id -> created, for cursors
 
     def index(self, root: str) -> dict:
-        return {"base_url": f"{root}/{NAME}", "credentials": {"api_key": self.api_key}}
+        return {"base_url": f"{root}/{NAME}", "credentials": {"api_key": self.api_key},
+                "webhooks": {"signing_secret": self.webhook_secret}}
 
     @staticmethod
     def _newest_first(records: list[dict]) -> list[dict]:

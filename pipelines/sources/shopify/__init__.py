@@ -33,15 +33,26 @@ DELETION_COLUMNS = {
 }
 
 
+def named(columns: dict[str, dict]) -> dict[str, dict]:
+    """Nested hints take each column with its name inside (dlt does not fill it in for them)."""
+    return {name: {"name": name, **hint} for name, hint in columns.items()}
+
+
+# webhooks/merge.py loads pushed orders (`orders/*` webhooks) into the same table with these hints too
+ORDERS_HINTS = {
+    "name": "orders", "primary_key": PRIMARY_KEY, "write_disposition": "merge",
+    "columns": {"customer__id": {"data_type": "bigint"}, "cancelled_at": {"data_type": "timestamp"},
+                "closed_at": {"data_type": "timestamp"}, "email": {"data_type": "text"}},
+    "nested_hints": {"transactions": {"columns": named(TRANSACTION_COLUMNS)},
+                     "refunds": {"columns": named(REFUND_COLUMNS)},
+                     ("refunds", "transactions"): {"columns": named(TRANSACTION_COLUMNS)}},
+}
+
+
 def admin_url(base_url: str, api_version: str) -> str:
     """The versioned admin URL: a shop URL gets `/admin/api/<version>` appended; a full one is kept."""
     base_url = base_url.rstrip("/")
     return base_url if "/admin/api/" in base_url else f"{base_url}/admin/api/{api_version}"
-
-
-def named(columns: dict[str, dict]) -> dict[str, dict]:
-    """Nested hints take each column with its name inside (dlt does not fill it in for them)."""
-    return {name: {"name": name, **hint} for name, hint in columns.items()}
 
 
 def deletion(event: dict) -> dict:
@@ -94,12 +105,7 @@ def shopify_source(
             yield with_account(cursor.track(page, "updated_at"), account)
         cursor.commit()
 
-    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge",
-                  columns={"customer__id": {"data_type": "bigint"}, "cancelled_at": {"data_type": "timestamp"},
-                           "closed_at": {"data_type": "timestamp"}, "email": {"data_type": "text"}},
-                  nested_hints={"transactions": {"columns": named(TRANSACTION_COLUMNS)},
-                                "refunds": {"columns": named(REFUND_COLUMNS)},
-                                ("refunds", "transactions"): {"columns": named(TRANSACTION_COLUMNS)}})
+    @dlt.resource(**ORDERS_HINTS)
     def orders() -> Iterator[list[dict]]:
         """`GET orders.json?status=any`, cursor `updated_at` (via `updated_at_min`), merge on
         (account, id); line items, payment `transactions` (`orders__transactions`), refunds and refund

@@ -26,6 +26,17 @@ log = logging.getLogger(__name__)
 PRIMARY_KEY = ("source_account", "id")
 # `deleted` exists from the first load, false until a `*.deleted` event marks the row (soft delete)
 DELETED = {"deleted": {"data_type": "bool"}}
+# The hints of the tables events describe; webhooks/merge.py loads pushed events into them with these too.
+EVENTED_HINTS = {table: {"name": table, "primary_key": PRIMARY_KEY, "write_disposition": "merge", "columns": columns}
+                 for table, columns in {
+    "customers": {"email": {"data_type": "text"}, "name": {"data_type": "text"}, **DELETED},
+    "charges": {"failure_code": {"data_type": "text"}, "failure_message": {"data_type": "text"},
+                "customer": {"data_type": "text"}, "balance_transaction": {"data_type": "text"}, **DELETED},
+    "payment_intents": {"customer": {"data_type": "text"}, "latest_charge": {"data_type": "text"},
+                        "canceled_at": {"data_type": "bigint"}, "description": {"data_type": "text"}, **DELETED},
+    "refunds": {"charge": {"data_type": "text"}, "payment_intent": {"data_type": "text"},
+                "reason": {"data_type": "text"}, "balance_transaction": {"data_type": "text"}, **DELETED},
+}.items()}
 
 
 def make_client(base_url: str, api_key: str, stripe_version: str) -> VendorClient:
@@ -104,35 +115,25 @@ def stripe_source(
         cursor.commit()
         events.commit()
 
-    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge",
-                  columns={"email": {"data_type": "text"}, "name": {"data_type": "text"}, **DELETED})
+    @dlt.resource(**EVENTED_HINTS["customers"])
     def customers() -> Iterator[list[dict]]:
         """`GET /v1/customers`, cursor `created` (via `created[gte]`) then `customer.*` events (events
         cursor), merge on (account, id); `customer.deleted` sets `deleted`."""
         yield from evented("customers")
 
-    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge",
-                  columns={"failure_code": {"data_type": "text"}, "failure_message": {"data_type": "text"},
-                           "customer": {"data_type": "text"}, "balance_transaction": {"data_type": "text"},
-                           **DELETED})
+    @dlt.resource(**EVENTED_HINTS["charges"])
     def charges() -> Iterator[list[dict]]:
         """`GET /v1/charges`, cursor `created` (via `created[gte]`) then `charge.*` events (events
         cursor: refunds and status changes of old charges), merge on (account, id)."""
         yield from evented("charges")
 
-    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge",
-                  columns={"customer": {"data_type": "text"}, "latest_charge": {"data_type": "text"},
-                           "canceled_at": {"data_type": "bigint"}, "description": {"data_type": "text"},
-                           **DELETED})
+    @dlt.resource(**EVENTED_HINTS["payment_intents"])
     def payment_intents() -> Iterator[list[dict]]:
         """`GET /v1/payment_intents`, cursor `created` (via `created[gte]`) then `payment_intent.*`
         events (events cursor), merge on (account, id)."""
         yield from evented("payment_intents")
 
-    @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge",
-                  columns={"charge": {"data_type": "text"}, "payment_intent": {"data_type": "text"},
-                           "reason": {"data_type": "text"}, "balance_transaction": {"data_type": "text"},
-                           **DELETED})
+    @dlt.resource(**EVENTED_HINTS["refunds"])
     def refunds() -> Iterator[list[dict]]:
         """`GET /v1/refunds`, cursor `created` (via `created[gte]`) then `refund.*` and
         `charge.refund.updated` events (events cursor), merge on (account, id)."""

@@ -1,0 +1,299 @@
+"""Landed webhooks into the warehouse, by the next run (or `journey webhooks merge`), under the writer lock.
+
+1. Every landed delivery not yet in `ops.webhook_landing` is inserted there: one row per accepted delivery
+   (its key is unique, so merging the same landing file twice adds nothing), with the object it describes
+   and that object's vendor version time: a Stripe event's `created`, a Shopify order's `updated_at`.
+2. Per object, the newest landed version (over every delivery ever landed, so an old event delivered late
+   never wins over a newer one merged earlier) is compared with what the pulls hold, and loaded only if it
+   is newer, through dlt into the very raw table and with the very hints the pull uses (`raw_stripe.charges`
+   and the other evented Stripe tables; `raw_shopify.orders` with its child tables, and `orders/delete` into
+   `raw_shopify.order_deletions` unless the pull has it already). Same table, same key
+   (account, id), merge disposition: push and pull can never count one payment or order twice, and staging
+   and the marts need no change.
+   - Shopify: the raw row's own `updated_at`.
+   - Stripe objects carry no update time; a pulled row is the object as of the pull, whose events are
+     complete up to the table's events cursor (server time, in dlt state). An event created after that
+     cursor is news; one created at or before it is already in the pulled data, or older than it.
+3. Each delivery's row records what became of it (`outcome`, `merged_at`): `applied`, `superseded` (a newer
+   delivery of the same object), `older_than_pulled`, `not_merged` (a topic no raw table takes, kept in ops
+   only). A Stripe delivery whose account cannot be told yet waits (no outcome) for a later merge.
+The receiver may be appending meanwhile: the segment it writes is only read (a record being written is
+skipped, and picked up by the next merge); the closed ones are deleted once their records are committed
+to ops.webhook_landing, so the landing holds only what came since the last run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dlt
+import duckdb
+
+from flows.lock import WarehouseLock
+from pipelines.load import make_pipeline
+from pipelines.sources import SOURCES
+from pipelines.sources.shopify import DELETION_COLUMNS, ORDERS_HINTS
+from pipelines.sources.shopify import PRIMARY_KEY as SHOPIFY_KEY
+from pipelines.sources.stripe import EVENTED_HINTS
+from pipelines.sources.stripe.helpers import EVENTS_CURSOR, latest_objects
+from pipelines.sources.stripe.settings import EVENT_TYPES
+from webhooks.landing import delivery_key, read_records, segments
+
+TABLE = "ops.webhook_landing"
+DDL = f"""
+create schema if not exists ops;
+create table if not exists {TABLE} (
+    delivery_key varchar primary key,  -- vendor:topic:event id, unique per delivered event
+    vendor varchar not null,
+    topic varchar not null,
+    event_id varchar not null,
+    source_account varchar,            -- Stripe account id or shop domain; null while unknown
+    object_type varchar,               -- charge, customer, payment_intent, refund, order, order_deletion;
+                                       -- null: a topic no raw table takes
+    object_id varchar,
+    version_at timestamptz,            -- the vendor's version time of the object in this delivery
+    received_at timestamptz not null,
+    payload varchar not null,          -- the raw body as received and verified
+    merged_at timestamptz,
+    outcome varchar                    -- applied, superseded, older_than_pulled, not_merged; null: waiting
+)"""
+COLUMNS = ("delivery_key", "vendor", "topic", "event_id", "source_account", "object_type", "object_id",
+           "version_at", "received_at", "payload")
+STRIPE_TABLES = {kind: table for table, (kind, _) in EVENT_TYPES.items()}  # charge -> charges
+# the topics whose payload is the whole order as the REST API serves it (`orders/delete` carries its id only)
+SHOPIFY_ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
+                        "orders/partially_fulfilled")
+
+
+@dataclass
+class MergeResult:
+    landed: int = 0  # deliveries new to ops.webhook_landing
+    applied: Counter[str] = field(default_factory=Counter)  # raw table -> rows loaded from webhooks
+    outcomes: Counter[str] = field(default_factory=Counter)  # outcome -> deliveries decided now
+    waiting: int = 0  # deliveries left for a later merge (Stripe account unknown)
+
+
+def describe(record: dict) -> dict:
+    """A landed record as a row of ops.webhook_landing."""
+    payload = json.loads(record["body"])
+    row = {"delivery_key": delivery_key(record), "vendor": record["vendor"], "topic": record["topic"],
+           "event_id": record["event_id"], "source_account": record.get("account"), "object_type": None,
+           "object_id": None, "version_at": None, "received_at": datetime.fromisoformat(record["received_at"]),
+           "payload": record["body"]}
+    if record["vendor"] == "stripe":
+        obj = (payload.get("data") or {}).get("object") or {}
+        if obj.get("object") in STRIPE_TABLES and obj.get("id"):
+            row.update(object_type=obj["object"], object_id=obj["id"],
+                       version_at=datetime.fromtimestamp(int(payload["created"]), UTC))
+    elif record["topic"] in SHOPIFY_ORDER_TOPICS and payload.get("id") and payload.get("updated_at"):
+        row.update(object_type="order", object_id=str(payload["id"]),
+                   version_at=datetime.fromisoformat(payload["updated_at"]).astimezone(UTC))
+    elif record["topic"] == "orders/delete" and payload.get("id"):
+        deleted = record.get("triggered_at") or record["received_at"]
+        row.update(object_type="order_deletion", object_id=str(payload["id"]),
+                   version_at=datetime.fromisoformat(deleted.replace("Z", "+00:00")).astimezone(UTC))
+    return row
+
+
+def merge_landed(warehouse: Path, landing: Path, hold_lock: bool = True) -> MergeResult:
+    """Move landed deliveries into ops.webhook_landing and their news into the raw tables."""
+    lock = WarehouseLock(warehouse, purpose="webhooks merge") if hold_lock else None
+    if lock:
+        lock.acquire()
+    try:
+        return _merge(warehouse, landing)
+    finally:
+        if lock:
+            lock.release()
+
+
+def _merge(warehouse: Path, landing: Path) -> MergeResult:
+    result = MergeResult()
+    listed = segments(landing)  # all but the last are closed: the receiver never writes them again
+    records = list(read_records(landing, listed))
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(DDL)
+        result.landed = _insert_new(con, records)
+        for closed in listed[:-1]:  # their records are in ops.webhook_landing now (committed)
+            closed.unlink()
+        _fill_stripe_account(con, warehouse)
+        candidates = _newest_pending(con)
+        if not candidates:
+            return result
+        decided = _decide(con, warehouse, candidates)
+    loads = _rows_to_load(decided)
+    for vendor, tables in loads.items():
+        if tables:
+            _load(vendor, tables, warehouse)
+            result.applied.update({table: len(rows) for table, rows in tables.items()})
+    with duckdb.connect(str(warehouse)) as con:
+        result.outcomes, result.waiting = _record_outcomes(con, decided)
+    return result
+
+
+def _insert_new(con: duckdb.DuckDBPyConnection, records: list[dict]) -> int:
+    known = {key for (key,) in con.execute(f"select delivery_key from {TABLE}").fetchall()}
+    rows, keys = [], set()
+    for record in records:
+        key = delivery_key(record)
+        if key not in known and key not in keys:  # the receiver stores each key once; be safe anyway
+            keys.add(key)
+            row = describe(record)
+            rows.append(tuple(row[c] for c in COLUMNS))
+    if rows:
+        con.execute("begin")
+        con.executemany(f"insert into {TABLE} ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})", rows)
+        con.execute("commit")
+    return len(rows)
+
+
+def _fill_stripe_account(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
+    """Stripe names the account only on Connect events: otherwise it is the account the pulls read, when
+    there is one (configured as `sources.stripe.account`, or the only one in raw_stripe)."""
+    if not con.execute(f"select count(*) from {TABLE} where vendor = 'stripe' and source_account is null "
+                       f"and merged_at is null").fetchone()[0]:
+        return
+    account = dlt.config.get("sources.stripe.account")
+    if not account and _exists(con, "raw_stripe", "charges"):
+        accounts = [a for (a,) in con.execute("select distinct source_account from raw_stripe.charges").fetchall()]
+        account = accounts[0] if len(accounts) == 1 else None
+    if account:
+        con.execute(f"update {TABLE} set source_account = ? where vendor = 'stripe' and source_account is null",
+                    [account])
+
+
+def _newest_pending(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Undecided deliveries, each with whether it is the newest landed version of its object."""
+    cursor = con.execute(f"""
+        select delivery_key, vendor, topic, event_id, source_account, object_type, object_id, version_at, payload,
+               row_number() over (partition by vendor, source_account, object_type, object_id
+                                  order by version_at desc, received_at desc, delivery_key desc) = 1 as newest
+        from {TABLE}
+        qualify merged_at is null""")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _decide(con: duckdb.DuckDBPyConnection, warehouse: Path, candidates: list[dict]) -> list[dict]:
+    """Set `outcome` on each undecided delivery (None: still waiting)."""
+    stripe_covered = _stripe_events_cursors(warehouse)
+    orders = [c for c in candidates if c["newest"] and c["object_type"] == "order" and c["source_account"]]
+    shopify_versions = _shopify_versions(con, orders)
+    deleted = _shopify_deleted(con, [c for c in candidates if c["object_type"] == "order_deletion"])
+    for c in candidates:
+        if c["object_type"] is None:
+            c["outcome"] = "not_merged"
+        elif c["source_account"] is None:
+            c["outcome"] = None
+        elif not c["newest"]:
+            c["outcome"] = "superseded"
+        else:
+            if c["object_type"] == "order_deletion":  # final: only its absence from the pull matters
+                known = (c["source_account"], int(c["object_id"])) in deleted
+                c["outcome"] = "older_than_pulled" if known else "applied"
+                continue
+            if c["vendor"] == "stripe":
+                pulled = stripe_covered.get(STRIPE_TABLES[c["object_type"]])
+            else:
+                pulled = shopify_versions.get((c["source_account"], int(c["object_id"])))
+            c["outcome"] = "applied" if pulled is None or c["version_at"] > pulled else "older_than_pulled"
+    return candidates
+
+
+def _stripe_events_cursors(warehouse: Path) -> dict[str, datetime]:
+    """Per evented Stripe table, the server time its pulled events are complete to (dlt resource state)."""
+    resources = make_pipeline(SOURCES["stripe"], warehouse).state.get("sources", {}).get("stripe", {}).get(
+        "resources", {})
+    covered = {}
+    for table in EVENT_TYPES:
+        value = resources.get(table, {}).get(EVENTS_CURSOR) or resources.get(table, {}).get("high_water")
+        if value:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            covered[table] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return covered
+
+
+def _shopify_versions(con: duckdb.DuckDBPyConnection, orders: list[dict]) -> dict[tuple[str, int], datetime]:
+    if not orders or not _exists(con, "raw_shopify", "orders"):
+        return {}
+    ids = sorted({int(o["object_id"]) for o in orders})
+    rows = con.execute("select source_account, id, updated_at from raw_shopify.orders where id in (select unnest(?))",
+                       [ids]).fetchall()
+    return {(account, order_id): updated for account, order_id, updated in rows}
+
+
+def _shopify_deleted(con: duckdb.DuckDBPyConnection, deletions: list[dict]) -> set[tuple[str, int]]:
+    if not deletions or not _exists(con, "raw_shopify", "order_deletions"):
+        return set()
+    ids = sorted({int(d["object_id"]) for d in deletions})
+    return set(con.execute("select source_account, id from raw_shopify.order_deletions where id in (select unnest(?))",
+                           [ids]).fetchall())
+
+
+def _rows_to_load(decided: list[dict]) -> dict[str, dict[str, list[dict]]]:
+    loads: dict[str, dict[str, list[dict]]] = {"stripe": {}, "shopify": {}}
+    for c in decided:
+        if c["outcome"] != "applied":
+            continue
+        payload = json.loads(c["payload"])
+        if c["vendor"] == "stripe":
+            (row,) = latest_objects([payload], c["object_type"]).values()  # as the pull's events step makes it
+            table = STRIPE_TABLES[c["object_type"]]
+        elif c["object_type"] == "order_deletion":  # as the pull's `order_deletions` makes it from the event
+            event_id = c["event_id"]
+            row = {"id": int(payload["id"]), "deleted_at": c["version_at"].isoformat(),
+                   "event_id": int(event_id) if event_id.isdigit() else None, "message": None}
+            table = "order_deletions"
+        else:
+            row, table = payload, "orders"
+        loads[c["vendor"]].setdefault(table, []).append({**row, "source_account": c["source_account"]})
+    return loads
+
+
+@dlt.source(name="stripe", max_table_nesting=2)
+def _stripe_pushed(tables: dict[str, list[dict]]):
+    return [dlt.resource(rows, **EVENTED_HINTS[table]) for table, rows in tables.items()]
+
+
+@dlt.source(name="shopify", max_table_nesting=3)
+def _shopify_pushed(tables: dict[str, list[dict]]):
+    hints = {"orders": ORDERS_HINTS, "order_deletions": {
+        "name": "order_deletions", "primary_key": SHOPIFY_KEY, "write_disposition": "merge",
+        "columns": DELETION_COLUMNS}}
+    return [dlt.resource(rows, **hints[table]) for table, rows in tables.items()]
+
+
+def _load(vendor: str, tables: dict[str, list[dict]], warehouse: Path) -> None:
+    """Into the pull's own pipeline (same dataset, schema and state): merged on (account, id); an order's
+    child tables (line items, transactions, refunds) are replaced with it, as when pulled."""
+    source = _stripe_pushed(tables) if vendor == "stripe" else _shopify_pushed(tables)
+    make_pipeline(SOURCES[vendor], warehouse).run(source)
+
+
+def _record_outcomes(con: duckdb.DuckDBPyConnection, decided: list[dict]) -> tuple[Counter[str], int]:
+    outcomes = Counter(c["outcome"] for c in decided if c["outcome"])
+    now = datetime.now(UTC)
+    rows = [(now, c["outcome"], c["delivery_key"]) for c in decided if c["outcome"]]
+    if rows:
+        con.execute("begin")
+        con.executemany(f"update {TABLE} set merged_at = ?, outcome = ? where delivery_key = ?", rows)
+        con.execute("commit")
+    return outcomes, sum(1 for c in decided if not c["outcome"])
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and "
+                            "table_name = ?", [schema, table]).fetchone()[0])
+
+
+def format_merge(result: MergeResult) -> str:
+    applied = ", ".join(f"{table} {n:,}" for table, n in sorted(result.applied.items())) or "nothing"
+    outcomes = ", ".join(f"{name} {n:,}" for name, n in sorted(result.outcomes.items())) or "none decided"
+    waiting = f"; {result.waiting:,} waiting (Stripe account unknown until the first pull)" if result.waiting else ""
+    return (f"Webhooks: {result.landed:,} new deliveries in {TABLE}; loaded into raw tables: {applied}; "
+            f"{outcomes}{waiting}")
