@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sources", nargs="+", metavar="SOURCE", help="load only these sources")
     run.add_argument("--full-refresh", action="store_true",
                      help="drop each source's tables and cursors and read everything again")
+    _destination_arg(run)
 
     activate = commands.add_parser("activate", help="send conversions and CRM updates from the published marts to "
                                                     "the configured destinations (GA4, Meta, ActiveCampaign, HubSpot)")
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--source", required=True, help="the source to re-read")
     backfill.add_argument("--start", required=True, help="start of the range (ISO date or time, UTC)")
     backfill.add_argument("--end", required=True, help="end of the range (ISO date or time, UTC)")
+    _destination_arg(backfill)
 
     serve = commands.add_parser("serve", help="serve the scheduled Prefect deployments (needs a Prefect server)")
     _sandbox_args(serve, start=False)
@@ -72,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     advance.add_argument("--url", required=True, help="the running sandbox, e.g. http://127.0.0.1:8765")
     advance.add_argument("--days", type=float, required=True, help="days to move forward (fractions allowed)")
     return parser
+
+
+def _destination_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--destination", choices=("duckdb", "bigquery"),
+                        help="the warehouse: DuckDB (the default) or BigQuery, whose project, location and credentials "
+                             "come from JOURNEY_BIGQUERY_* and Google's usual settings; sets JOURNEY_DESTINATION")
+
+
+def _choose_destination(args: argparse.Namespace) -> None:
+    if getattr(args, "destination", None):
+        os.environ["JOURNEY_DESTINATION"] = args.destination
 
 
 def _sandbox_args(parser: argparse.ArgumentParser, start: bool = True) -> None:
@@ -111,7 +124,9 @@ def _index_of(url: str) -> dict:
 def cmd_run(args: argparse.Namespace) -> int:
     from flows.elt import NothingConfigured, elt_flow
     from flows.summary import format_summary
+    from pipelines.warehouse import destination_name
 
+    _choose_destination(args)
     with ExitStack() as stack:
         _point_at_sandbox(args, stack)
         try:
@@ -120,6 +135,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"journey run: {error}", file=sys.stderr)
             return 2
     print(format_summary(summary))
+    if destination_name() == "bigquery":
+        print(f"\nQuery it in BigQuery: SELECT * FROM `{summary.published}.dim_customers`;")
+        return 0
     print(f"\nQuery it with any DuckDB client: ATTACH '{summary.published}' AS published (READ_ONLY); "
           "SELECT * FROM published.marts.dim_customers;")
     print("Open the dashboard on it: journey dashboard [--port P]")
@@ -151,6 +169,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from flows.elt import backfill_flow
     from flows.summary import format_summary
 
+    _choose_destination(args)
     with ExitStack() as stack:
         _point_at_sandbox(args, stack)
         summary = backfill_flow(source=args.source, start=args.start, end=args.end)

@@ -68,7 +68,7 @@ def make_destination(warehouse: Path):
             settings["project_id"] = project
         if bigquery_emulator():
             if not project:
-                raise ValueError("BIGQUERY_EMULATOR_HOST is set: set JOURNEY_BIGQUERY_PROJECT to the emulator's project")
+                raise ValueError("BIGQUERY_EMULATOR_HOST is set: set JOURNEY_BIGQUERY_PROJECT, the emulator's project")
             from dlt.common.configuration.specs import GcpOAuthCredentials
 
             credentials = GcpOAuthCredentials()
