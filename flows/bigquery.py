@@ -2,7 +2,8 @@
 
 BigQuery has no file to rename, so publishing keeps DESIGN.md's rule with versioned datasets:
 1. every public mart (dataset `marts`) and the run history are copied into a new dataset
-   `marts_v<UTC time>_<run>`, which is complete before anyone is told about it;
+   `marts_v<UTC time>_<run>` by copy jobs (no bytes scanned; partitioning and clustering kept), the largest
+   ones then requiring a partition filter; the version is complete before anyone is told about it;
 2. one row in `marts_published.current_version` names the version: replacing that one-row table is the
    atomic step, and readers that resolve the version through it (`published_dataset`) see the last run or
    the new one, never half of one;
@@ -14,6 +15,7 @@ A failed gate publishes nothing, so readers keep the last good version.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +26,9 @@ PUBLISHED_DATASET = "marts_published"
 POINTER = "current_version"
 VERSION_PREFIX = "marts_v"
 KEEP_VERSIONS = 2  # the current one and the one before it (a reader may still be on it)
+# The largest marts, partitioned by month on these columns (their models' config): published copies require
+# a filter on them, so a careless query on the published marts cannot scan every partition.
+PARTITION_COLUMNS = {"fct_journey_events": "event_at", "fct_attribution": "converted_at"}
 
 
 def client():
@@ -33,7 +38,15 @@ def client():
 
     project = bigquery_project()
     credentials = emulator_credentials(project) if bigquery_emulator() else None
-    return bigquery.Client(project=project, credentials=credentials, location=bigquery_location())
+    capped = bigquery.QueryJobConfig(maximum_bytes_billed=maximum_bytes_billed())
+    return bigquery.Client(project=project, credentials=credentials, location=bigquery_location(),
+                           default_query_job_config=capped)
+
+
+def maximum_bytes_billed() -> int:
+    """`JOURNEY_BIGQUERY_MAXIMUM_BYTES_BILLED` (default 10 GB, as dbt's profile): a query that would bill more
+    fails instead of running."""
+    return int(os.environ.get("JOURNEY_BIGQUERY_MAXIMUM_BYTES_BILLED") or 10_000_000_000)
 
 
 @dataclass
@@ -148,7 +161,10 @@ def publish(run_id: str, mode: str, high_water_marks: dict[str, dict[str, str]])
     # 1. the new version, complete before anyone reads it
     _ensure_dataset(bq, version)
     for table in tables:
-        bq.query(f"create table {_name(bq, version, table)} as select * from {_name(bq, 'marts', table)}").result()
+        bq.copy_table(f"{bq.project}.marts.{table}", f"{bq.project}.{version}.{table}").result()
+        if table in PARTITION_COLUMNS:
+            bq.query(f"alter table {_name(bq, version, table)} set options (require_partition_filter = true)"
+                     ).result()
     bq.query(f"create table {_name(bq, version, 'run_history')} as select * from {history}").result()
     bq.query(insert.format(table=_name(bq, version, "run_history")),
              job_config=bigquery.QueryJobConfig(query_parameters=row)).result()
@@ -172,4 +188,11 @@ def published_rows(client_=None) -> dict[str, list[tuple]]:
     """Every published mart's rows (what readers see), through the current version."""
     client_ = client_ or client()
     dataset = published_dataset(client_)
-    return {t: query(f"select * from {_name(client_, dataset, t)}", client_) for t in _tables(client_, dataset)}
+    return {t: query(f"select * from {_name(client_, dataset, t)}{_all_partitions(t)}", client_)
+            for t in _tables(client_, dataset)}
+
+
+def _all_partitions(table: str) -> str:
+    """The filter a table that requires one gets when all of it is meant."""
+    column = PARTITION_COLUMNS.get(table)
+    return f" where {column} >= datetime '1900-01-01'" if column else ""

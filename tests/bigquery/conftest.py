@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from flows.dbt import TARGET_PATH
 from tests.bigquery.emulator import BigQueryEmulator
 
 
@@ -42,4 +43,7 @@ def bigquery_run(tmp_path_factory, elt_run, sandbox_settings, prefect_server, bi
     folder = tmp_path_factory.mktemp("bigquery")
     with environment(bigquery_emulator.env()):
         summary = elt_flow(warehouse=str(folder / "state.duckdb"))
-        yield {"summary": summary, "emulator": bigquery_emulator, "state": folder}
+        # what dbt ran for BigQuery, read now: later DuckDB builds in this session write the same target folder
+        ran = TARGET_PATH / "run" / "journey" / "models" / "marts"
+        statements = {path.stem: path.read_text() for path in ran.glob("*.sql")}
+        yield {"summary": summary, "emulator": bigquery_emulator, "state": folder, "mart_ddl": statements}
