@@ -3,6 +3,7 @@ load (one at a time, under the warehouse lock). Also: which settings an unconfig
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,11 +80,21 @@ def make_destination(warehouse: Path):
     return dlt.destinations.duckdb(str(warehouse))
 
 
+def make_staging():
+    """For large BigQuery loads, a GCS bucket (`JOURNEY_BIGQUERY_STAGING_BUCKET`, `gs://...`) that load jobs
+    read the parquet files from; dlt's filesystem credentials as usual. Unset: files are uploaded directly."""
+    bucket = os.environ.get("JOURNEY_BIGQUERY_STAGING_BUCKET")
+    if destination_name() == "bigquery" and bucket:
+        return dlt.destinations.filesystem(bucket_url=bucket)
+    return None
+
+
 def make_pipeline(source: Source, warehouse: Path) -> dlt.Pipeline:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=f"journey_{source.name}",
         destination=make_destination(warehouse),
+        staging=make_staging(),
         dataset_name=source.dataset,
         pipelines_dir=str(pipelines_dir(warehouse)),
     )
