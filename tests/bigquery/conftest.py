@@ -41,9 +41,9 @@ def bigquery_run(tmp_path_factory, elt_run, sandbox_settings, prefect_server, bi
     from flows.elt import elt_flow
 
     folder = tmp_path_factory.mktemp("bigquery")
-    with environment(bigquery_emulator.env()):
+    with environment(bigquery_emulator.env()):  # only for this run: the rest of the session stays on DuckDB
         summary = elt_flow(warehouse=str(folder / "state.duckdb"))
         # what dbt ran for BigQuery, read now: later DuckDB builds in this session write the same target folder
         ran = TARGET_PATH / "run" / "journey" / "models" / "marts"
         statements = {path.stem: path.read_text() for path in ran.glob("*.sql")}
-        yield {"summary": summary, "emulator": bigquery_emulator, "state": folder, "mart_ddl": statements}
+    return {"summary": summary, "emulator": bigquery_emulator, "state": folder, "mart_ddl": statements}
