@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     activate.add_argument("--destinations", nargs="+", metavar="DESTINATION", help="only these destinations")
     activate.add_argument("--sandbox-url", metavar="URL", help="send to a running sandbox, configured from its index")
 
+    check = commands.add_parser("check", help="try each configured vendor's credentials with a few cheap calls and "
+                                              "report the permissions verified and missing (exit 1 if any is)")
+    _sandbox_args(check, start=False)
+
     backfill = commands.add_parser("backfill", help="re-read one source for a date range, cursors untouched")
     _sandbox_args(backfill)
     backfill.add_argument("--source", required=True, help="the source to re-read")
@@ -69,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     truth = sandbox_commands.add_parser("truth", help="export the world's ground truth as CSV files")
     _world_args(truth)
+    truth.add_argument("--days", type=float, default=0.0,
+                       help="the world after this many days (default 0: what a fresh sandbox serves); the same "
+                            "world a sandbox serves after `advance` by as many days")
     truth.add_argument("--out", type=Path, required=True, help="folder to write the CSV files into")
     advance = sandbox_commands.add_parser("advance", help="move a running sandbox's clock forward")
     advance.add_argument("--url", required=True, help="the running sandbox, e.g. http://127.0.0.1:8765")
@@ -119,6 +126,20 @@ def _point_at_sandbox(args: argparse.Namespace, stack: ExitStack) -> None:
 def _index_of(url: str) -> dict:
     with urllib.request.urlopen(url.rstrip("/") + "/", timeout=10) as response:
         return json.loads(response.read())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pipelines.check import report, run_checks
+    from pipelines.load import missing_settings
+    from pipelines.sources import SOURCES
+
+    with ExitStack() as stack:
+        _point_at_sandbox(args, stack)
+        checks = run_checks({name: source.check for name, source in SOURCES.items()},
+                            {name: missing_settings(source) for name, source in SOURCES.items()})
+    text, code = report(checks)
+    print(text)
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -244,7 +265,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     if args.sandbox_command == "advance":
         return _advance_sandbox(args.url, args.days)
-    world = World.build(args.seed, args.people)
+    world = World.build(args.seed, args.people, days=getattr(args, "days", 0.0) or 0.0)
     if args.sandbox_command == "truth":
         from sandbox.truth import export
 
@@ -283,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "activate": cmd_activate, "backfill": cmd_backfill, "serve": cmd_serve,
-                "docs": cmd_docs, "dashboard": cmd_dashboard, "sandbox": cmd_sandbox}
+    handlers = {"run": cmd_run, "check": cmd_check, "activate": cmd_activate, "backfill": cmd_backfill,
+                "serve": cmd_serve, "docs": cmd_docs, "dashboard": cmd_dashboard, "sandbox": cmd_sandbox}
     try:
         return handlers[args.command](args)
     except Exception as error:  # one readable line, not a traceback, for what a user can fix

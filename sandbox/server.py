@@ -1,7 +1,8 @@
 """The sandbox's HTTP server: every vendor under its own path prefix on one loopback port.
 
 `GET /` answers the index DESIGN.md specifies; `GET /_sandbox/stats` the clock and counters;
-`POST /_sandbox/advance?days=D` moves the clock forward; `GET /_sandbox/received/<vendor>` answers what
+`POST /_sandbox/advance?days=D` moves the clock forward, and the world with it (rebuilt as of the new clock,
+what clients wrote replayed into it: see `Sandbox.advance`); `GET /_sandbox/received/<vendor>` answers what
 clients wrote to that vendor (`{"raw": [...], "deduplicated": [...]}`, see `Vendor.received`). In `faithful`
 mode every vendor's rate limit applies (sandbox/limits.py); in `bench` mode none does. Faults are injected as
 sandbox/faults.py says.
@@ -43,17 +44,39 @@ class Sandbox:
         self.world = world
         self.mode = mode
         self.clock = Clock(world.clock)
-        self.vendors = {vendor.name: vendor for vendor in (cls(world) for cls in VENDORS)}
+        self.vendors = self._vendors(world)
         self.buckets = ({name: LeakyBucket(v.rate_limit) for name, v in self.vendors.items()}
                         if mode == "faithful" else {})
-        if mode == "faithful":  # a vendor with per-endpoint budgets too (HubSpot search) turns them on
-            for vendor in self.vendors.values():
-                getattr(vendor, "enforce_endpoint_limits", lambda: None)()
+        self.writes: list[tuple[str, Request]] = []  # every write a vendor accepted, to replay into a new world
+        self._world_lock = threading.Lock()  # held while the world moves on, and by each write
         self.fault_plan = FaultPlan(FaultSpec.parse(faults), world.seed)
         self.requests: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()  # refusals for real over-use, apart from injected 429s
         self._lock = threading.Lock()
+
+    def _vendors(self, world: World) -> dict[str, Vendor]:
+        vendors = {vendor.name: vendor for vendor in (cls(world) for cls in VENDORS)}
+        if self.mode == "faithful":  # a vendor with per-endpoint budgets too (HubSpot search) turns them on
+            for vendor in vendors.values():
+                getattr(vendor, "enforce_endpoint_limits", lambda: None)()
+        return vendors
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward, and the world with it: the world is rebuilt as of the new clock (new people,
+        orders, refunds and CRM edits appear, each at its own time; nothing served before changes its id) and
+        every write clients made is replayed into it, so what they wrote stays. Rate-limit budgets and
+        counters carry on."""
+        if delta < timedelta(0):
+            raise ValueError(f"the sandbox clock only moves forward, not by {delta}")
+        with self._world_lock:
+            days = (self.clock.now() + delta - self.world.start) / timedelta(days=1)
+            world = World.build(self.world.seed, self.world.size, days=days)
+            vendors = self._vendors(world)
+            for prefix, request in self.writes:
+                vendors[prefix].handle(request)
+            self.world, self.vendors = world, vendors
+            self.clock.advance(delta)
 
     def index(self, root: str) -> dict:
         return {name: vendor.index(root) for name, vendor in self.vendors.items()}
@@ -96,10 +119,20 @@ class Sandbox:
         if fault == "5xx":
             return server_error(nth), fault
         request.shift = fault == "shift"
+        if request.method == "GET" or request.path.endswith("/search"):  # HubSpot's search reads, by POST
+            return self._handle(vendor, request), fault
+        with self._world_lock:
+            response = self._handle(self.vendors[vendor.name], request)
+            if response.status < 300:
+                self.writes.append((vendor.name, request))
+        return response, fault
+
+    @staticmethod
+    def _handle(vendor: Vendor, request: Request) -> Response:
         try:
-            return vendor.handle(request), fault
+            return vendor.handle(request)
         except HttpError as error:
-            return error.response, fault
+            return error.response
 
     def _control(self, request: Request) -> Response:
         if request.path == "/stats" and request.method == "GET":
@@ -111,7 +144,7 @@ class Sandbox:
                 days = math.nan
             if not (math.isfinite(days) and days >= 0):
                 return Response.json(400, {"error": "days must be a number of days >= 0: the clock only moves forward"})
-            self.clock.advance(timedelta(days=days))
+            self.advance(timedelta(days=days))
             return Response.json(200, self.stats())
         if request.path.startswith("/received/") and request.method == "GET":
             vendor = self.vendors.get(request.path.removeprefix("/received/"))

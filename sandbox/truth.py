@@ -25,7 +25,7 @@ def people_rows(world: World) -> list[dict]:
             "activecampaign_contact_id": p.activecampaign_contact_id,
             "hubspot_contact_id": p.hubspot_contact_id,
             "shopify_customer_id": p.shopify_customer_id or "",
-            "stripe_customer_id": p.stripe_customer_id,
+            "stripe_customer_id": "" if p.stripe_deleted_at else p.stripe_customer_id,
             "lifetime_orders": len(counted),
             "lifetime_net_revenue": sum((o.total - o.refunded for o in counted), Decimal("0.00")),
         })

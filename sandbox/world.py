@@ -16,6 +16,13 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 CENT = Decimal("0.01")
 SHOP_CURRENCY = "USD"
+# Buyers pay in their country's currency (Shopify's presentment currency); the shop reports in its own.
+# Rates are fixed (shop currency per unit): the world has no exchange-rate moves. Yen has no minor unit.
+CURRENCY_OF = {"US": "USD", "CA": "CAD", "GB": "GBP", "DE": "EUR", "JP": "JPY"}
+RATES = {"USD": Decimal("1"), "CAD": Decimal("0.73"), "GBP": Decimal("1.27"), "EUR": Decimal("1.08"),
+         "JPY": Decimal("0.0067")}
+MINOR_DIGITS = {"JPY": 0}  # decimal places of a currency's minor unit where not 2
+JAPAN_SHARE = 0.03  # buyers in Japan, drawn apart (from the `currency` stream) so no earlier draw moved
 
 # Shopify financial statuses that make an order count as revenue (DESIGN.md, "Counted order").
 COUNTED_STATUSES = frozenset({"paid", "partially_paid", "partially_refunded", "refunded"})
@@ -37,6 +44,23 @@ CAMPAIGNS = ["spring_sale", "summer_drop", "black_friday", "welcome_series", "re
 CONVERTING_SHARE = 0.6  # orders whose session came from a tracked touch (Shopify's `landing_site` records it)
 RESEARCH_VISITS = [0, 1, 1, 2, 3]  # touches in the two weeks before an order, one drawn per order
 DEAL_NAMES = ["Wholesale order", "Gift cards", "Team merch", "Event kit", "Subscription box"]
+# How the world moves on after its start, when the sandbox's clock is advanced (see World.build)
+ARRIVALS_PER_DAY = 0.002  # new people per day, as a share of the world's size
+NEXT_ORDER_MEAN_DAYS = 150  # a buyer orders again after this many days on average
+CRM_EDIT_MEAN_DAYS = 120  # someone edits a CRM contact after this many days on average
+LATE_REFUND_SHARE = 0.08  # paid orders of the 30 days before the start that are refunded after it
+REFUND_WINDOW = timedelta(days=30)  # refunds come within this long after the order
+# Deletions (see _deletions)
+STRIPE_DELETED_SHARE = 0.03  # Stripe customers deleted before the start
+STRIPE_DELETION_MEAN_DAYS = 2000  # after the start, a Stripe customer is deleted after this long on average
+VOIDED_DELETED_SHARE = 0.8  # voided orders the shop deletes, 1 hour to 20 days after voiding them
+# A bulk edit (an import that touched a quarter of HubSpot's contacts within one hour, ten days before the
+# start, out of an incremental run's lookback): in a world of 100,000 people, more than 10,000 search hits in
+# one hour, past search's result cap, which a backfill over that day meets
+BULK_EDIT_SHARE = 0.25
+BULK_EDIT_BEFORE = timedelta(days=10)
+# first id of CRM contact records no default listing serves (merged, archived, deleted), apart from listed ones
+UNLISTED_IDS = {"hubspot": 90_000_000, "activecampaign": 90_000_000}
 
 
 def start_clock(seed: int) -> datetime:
@@ -44,8 +68,9 @@ def start_clock(seed: int) -> datetime:
     return datetime(2026, 3, 2, 12, 0, tzinfo=UTC) + timedelta(days=seed % 28)
 
 
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+def money(value: Decimal, currency: str = SHOP_CURRENCY) -> Decimal:
+    """An amount rounded half-even to its currency's minor unit."""
+    return value.quantize(Decimal(1).scaleb(-MINOR_DIGITS.get(currency, 2)), rounding=ROUND_HALF_EVEN)
 
 
 def stable_token(*parts: object, length: int = 14) -> str:
@@ -76,8 +101,9 @@ def email_variant(rng: random.Random, email: str) -> str:
 class Refund:
     refund_id: int
     processed_at: datetime
-    amount: Decimal
+    amount: Decimal  # in the shop's currency: the presentment amount at the order's own rate (DESIGN.md)
     succeeded: bool
+    presentment_amount: Decimal | None = None  # in the order's currency, as the buyer was refunded
 
 
 @dataclass
@@ -106,6 +132,16 @@ class Order:
     failed_attempt_first: bool
     order_id: int = 0
     number: int = 0
+    deleted_at: datetime | None = None  # the shop deleted it (voided orders only): Shopify lists it no more
+    currency: str = SHOP_CURRENCY  # presentment: what the buyer paid in
+
+    def presentment(self, amount: Decimal) -> Decimal:
+        """A shop-currency amount of this order in its presentment currency, at the world's fixed rate."""
+        return money(amount / RATES[self.currency], self.currency)
+
+    @property
+    def presentment_total(self) -> Decimal:
+        return self.presentment(self.total)
 
     @property
     def subtotal(self) -> Decimal:
@@ -193,6 +229,7 @@ class Person:
     stripe_payer: bool
     stripe_email_missing: bool
     accepts_marketing: bool
+    buyer: bool = False  # places orders (some people never do)
     # the address as each system stores it
     activecampaign_email: str = ""
     hubspot_email: str = ""
@@ -204,6 +241,7 @@ class Person:
     hubspot_contact_id: str = ""
     shopify_customer_id: int | None = None
     stripe_customer_id: str = ""
+    stripe_deleted_at: datetime | None = None  # their Stripe customer was deleted (its charges stay)
     # CRM facts and marketing touches, drawn from the person's own `crm` and `touches` streams (see _crm)
     touches: list[Touch] = field(default_factory=list)
     sessions: dict[int, Touch] = field(default_factory=dict)  # order id -> the touch of its converting session
@@ -219,12 +257,14 @@ class Person:
         return [o for o in self.orders if o.counted]
 
 
-def _person(seed: int, person_id: int, clock: datetime) -> Person:
+def _person(seed: int, person_id: int, clock: datetime, arrived_at: datetime | None = None) -> Person:
+    """A person of the world at its start (`clock`), with their orders until then; or, with `arrived_at`,
+    one who arrives later, whose orders all come from `_future`."""
     rng = random.Random(f"{seed}/{person_id}")
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     email = f"{first}.{last}.{person_id}@{rng.choice(DOMAINS)}"
     created_at = clock - timedelta(days=rng.uniform(20, 700), seconds=rng.randrange(86400))
-    created_at = created_at.replace(microsecond=0)
+    created_at = (arrived_at or created_at).replace(microsecond=0)
     buyer = rng.random() < 0.55
     in_ac = rng.random() < 0.65
     in_hubspot = rng.random() < 0.5
@@ -236,13 +276,13 @@ def _person(seed: int, person_id: int, clock: datetime) -> Person:
         has_shopify_account=buyer and rng.random() < 0.7,
         stripe_payer=buyer and rng.random() < 0.85,
         stripe_email_missing=rng.random() < 0.15,
-        accepts_marketing=rng.random() < 0.6,
+        accepts_marketing=rng.random() < 0.6, buyer=buyer,
     )
     person.activecampaign_email = email_variant(rng, email)
     person.hubspot_email = email_variant(rng, email)
     person.shopify_email = email_variant(rng, email)
     person.stripe_email = None if person.stripe_email_missing else email_variant(rng, email)
-    if buyer:
+    if buyer and arrived_at is None:
         person.orders = _orders(rng, person, clock)
     return person
 
@@ -252,34 +292,39 @@ def _orders(rng: random.Random, person: Person, clock: datetime) -> list[Order]:
     span = (clock - person.created_at).total_seconds()
     times = sorted(person.created_at + timedelta(seconds=rng.uniform(3600, span - 3600)) for _ in range(count))
     country = rng.choice(COUNTRIES)
-    orders = []
-    for created_at in times:
-        items = [LineItem(0, *rng.choice(PRODUCTS), quantity=rng.choice([1, 1, 1, 2, 3]))
-                 for _ in range(rng.choice([1, 1, 2, 3]))]
-        subtotal = sum((li.price * li.quantity for li in items), Decimal("0"))
-        discount = money(subtotal * Decimal("0.10")) if rng.random() < 0.2 else Decimal("0.00")
-        shipping = Decimal("0.00") if subtotal >= 50 else Decimal("4.95")
-        tax = money((subtotal - discount) * Decimal("0.0825"))
-        status = rng.choices(
-            ["paid", "partially_refunded", "refunded", "pending", "authorized", "voided", "partially_paid"],
-            weights=[68, 9, 8, 5, 4, 3, 3])[0]
-        order = Order(
-            person_id=person.person_id, created_at=created_at.replace(microsecond=0),
-            email=email_variant(rng, person.email), financial_status=status, cancelled_at=None,
-            country=country, line_items=items, shipping=shipping, tax=tax, discount=discount, refunds=[],
-            paid_by_stripe=person.stripe_payer and status in COUNTED_STATUSES,
-            failed_attempt_first=rng.random() < 0.12,
-        )
-        _add_refunds(rng, order, clock)
-        if status == "voided" or (status == "refunded" and rng.random() < 0.5):
-            order.cancelled_at = order.created_at + timedelta(hours=rng.uniform(1, 48))
-        orders.append(order)
-    return orders
+    return [_order(rng, person, created_at, country, clock) for created_at in times]
 
 
-def _add_refunds(rng: random.Random, order: Order, clock: datetime) -> None:
+def _order(rng: random.Random, person: Person, created_at: datetime, country: str, clock: datetime | None,
+           ) -> Order:
+    """One order as it ends up: refunds and cancellation drawn up to `clock`, or (None) for its whole life,
+    to be cut at a later clock by `_as_of`."""
+    items = [LineItem(0, *rng.choice(PRODUCTS), quantity=rng.choice([1, 1, 1, 2, 3]))
+             for _ in range(rng.choice([1, 1, 2, 3]))]
+    subtotal = sum((li.price * li.quantity for li in items), Decimal("0"))
+    discount = money(subtotal * Decimal("0.10")) if rng.random() < 0.2 else Decimal("0.00")
+    shipping = Decimal("0.00") if subtotal >= 50 else Decimal("4.95")
+    tax = money((subtotal - discount) * Decimal("0.0825"))
+    status = rng.choices(
+        ["paid", "partially_refunded", "refunded", "pending", "authorized", "voided", "partially_paid"],
+        weights=[68, 9, 8, 5, 4, 3, 3])[0]
+    order = Order(
+        person_id=person.person_id, created_at=created_at.replace(microsecond=0),
+        email=email_variant(rng, person.email), financial_status=status, cancelled_at=None,
+        country=country, line_items=items, shipping=shipping, tax=tax, discount=discount, refunds=[],
+        paid_by_stripe=person.stripe_payer and status in COUNTED_STATUSES,
+        failed_attempt_first=rng.random() < 0.12,
+    )
+    _add_refunds(rng, order, clock)
+    if status == "voided" or (status == "refunded" and rng.random() < 0.5):
+        order.cancelled_at = order.created_at + timedelta(hours=rng.uniform(1, 48))
+    return order
+
+
+def _add_refunds(rng: random.Random, order: Order, clock: datetime | None) -> None:
     def refund_time() -> datetime:
-        latest = min(clock, order.created_at + timedelta(days=30)) - order.created_at
+        window_end = order.created_at + REFUND_WINDOW
+        latest = (min(clock, window_end) if clock else window_end) - order.created_at
         return (order.created_at + rng.uniform(0.05, 1.0) * latest).replace(microsecond=0)
 
     total = order.total
@@ -302,20 +347,34 @@ class World:
     """The whole world for a seed and size, with vendor ids assigned in creation order."""
 
     seed: int
-    size: int
-    clock: datetime
+    size: int  # people at the start; more arrive as the clock moves on
+    start: datetime  # the clock of a fresh sandbox
+    clock: datetime  # the world's "now": the start plus the days it has been advanced
     people: list[Person]
 
     @classmethod
-    def build(cls, seed: int, people: int) -> World:
+    def build(cls, seed: int, people: int, days: float = 0) -> World:
+        """The world `days` after its start. Everything before the start is drawn once; what happens after
+        it (arrivals, orders, refunds, CRM edits) comes from streams of its own, drawn in time order and cut
+        at the clock, so the world after 2 days continues the world after 1 day and never rewrites it."""
         if people < 1:
             raise ValueError(f"a world needs at least one person, got people={people}")
-        clock = start_clock(seed)
-        persons = [_person(seed, pid, clock) for pid in range(1, people + 1)]
-        world = cls(seed=seed, size=people, clock=clock, people=persons)
+        if not days >= 0:
+            raise ValueError(f"a world moves only forward from its start, got days={days}")
+        start = start_clock(seed)
+        clock = start + timedelta(days=days)
+        persons = [_person(seed, pid, start) for pid in range(1, people + 1)]
+        persons += _arrivals(seed, people, start, clock)
+        world = cls(seed=seed, size=people, start=start, clock=clock, people=persons)
+        for p in persons:
+            _future_orders(seed, p, start, clock)
+        for p in persons:
+            _currencies(seed, p)
         world._assign_ids()
         for p in persons:
-            _crm(seed, p, clock)
+            _crm(seed, p, max(start, p.created_at))
+            _future_crm(seed, p, start, clock)
+            _deletions(seed, p, start, clock)
         world._assign_crm_ids()
         return world
 
@@ -332,41 +391,51 @@ class World:
             if p.has_shopify_account:
                 shop += 1
                 p.shopify_customer_id = 6_100_000_000 + shop
-            if p.stripe_payer:
+            if p.stripe_payer and p.orders:  # made at their first checkout
                 p.stripe_customer_id = "cus_" + stable_token(self.seed, "customer", p.person_id)
-        line = refund = 0
-        for number, order in enumerate(self.orders(), start=1):
+        line = 0
+        orders = self.orders(deleted=True)
+        for number, order in enumerate(orders, start=1):
             order.order_id = 5_200_000_000 + number
             order.number = 1000 + number
             for li in order.line_items:
                 line += 1
                 li.line_item_id = 13_300_000_000 + line
-            for r in order.refunds:
-                refund += 1
-                r.refund_id = 890_000_000 + refund
+        # refunds in the order they happen, so a refund after the start never renumbers an earlier one
+        refunds = sorted(((r.processed_at, o.order_id, i, r) for o in orders for i, r in enumerate(o.refunds)),
+                         key=lambda t: t[:3])
+        for number, (*_, refund) in enumerate(refunds, start=1):
+            refund.refund_id = 890_000_000 + number
 
-    def orders(self) -> list[Order]:
-        """Every order, in creation order (ties by person)."""
-        return sorted((o for p in self.people for o in p.orders), key=lambda o: (o.created_at, o.person_id))
+    def orders(self, deleted: bool = False) -> list[Order]:
+        """Every order the shop still has (with `deleted`, those it deleted too), in creation order (ties by
+        person)."""
+        return sorted((o for p in self.people for o in p.orders if deleted or not o.deleted_at),
+                      key=lambda o: (o.created_at, o.person_id))
+
+    def deleted_orders(self) -> list[Order]:
+        """The orders the shop deleted, in the order it deleted them."""
+        return sorted((o for p in self.people for o in p.orders if o.deleted_at),
+                      key=lambda o: (o.deleted_at, o.order_id))
 
     def person(self, person_id: int) -> Person:
-        return self.people[person_id - 1]
+        return self.people[person_id - 1]  # arrivals are numbered on from the start's people
 
     def _assign_crm_ids(self) -> None:
-        """Ids of unlisted CRM records and deals, numbered after every listed contact, so no id the
-        listings served before these existed changes."""
-        hs = 1000 + sum(1 for p in self.people if p.hubspot_contact_id)
-        ac = sum(1 for p in self.people if p.activecampaign_contact_id)
-        records = (r for p in self.people for r in p.crm_records)
-        for record in sorted(records, key=lambda r: (r.created_at, r.person_id)):
-            if record.vendor == "hubspot":
-                hs += 1
-                record.contact_id = str(hs)
-            else:
-                ac += 1
-                record.contact_id = str(ac)
+        """Ids of unlisted CRM records and deals, in a range of their own apart from listed contacts, numbered
+        in creation order, people who arrived after the start last (in arrival order): no id served at an
+        earlier clock changes at a later one."""
+        def key(record: CrmRecord | Deal) -> tuple:
+            person = self.person(record.person_id)
+            arrival = person.created_at if person.created_at > self.start else self.start
+            return arrival, record.created_at, record.person_id
+
+        numbers = {"hubspot": UNLISTED_IDS["hubspot"], "activecampaign": UNLISTED_IDS["activecampaign"]}
+        for record in sorted((r for p in self.people for r in p.crm_records), key=key):
+            numbers[record.vendor] += 1
+            record.contact_id = str(numbers[record.vendor])
         numbers = {"hubspot": 0, "activecampaign": 0}
-        for deal in sorted((d for p in self.people for d in p.deals), key=lambda d: (d.created_at, d.person_id)):
+        for deal in sorted((d for p in self.people for d in p.deals), key=key):
             numbers[deal.vendor] += 1
             deal.deal_id = str(numbers[deal.vendor] + (30_000 if deal.vendor == "hubspot" else 0))
 
@@ -398,52 +467,182 @@ def _touch(rng: random.Random, person_id: int, at: datetime) -> Touch:
     return Touch(person_id, at.replace(microsecond=0), source, medium, campaign)
 
 
-def _order_touches(seed: int, p: Person, clock: datetime) -> None:
-    """Touches around each order, from a stream of their own, so the `crm` stream's later draws (lifecycle,
-    merges, deals) stay what they were: research visits in the two weeks before it, and for CONVERTING_SHARE
-    of orders the session that converted, 1 to 30 minutes before it (`p.sessions`). A person's touches stay
-    in time order, never after the clock, and never two at the same second (HubSpot keys history by time)."""
-    rng = random.Random(f"{seed}/{p.person_id}/touches")
+def _order_touches(rng: random.Random, p: Person, orders: list[Order], clock: datetime,
+                   not_before: datetime | None = None) -> None:
+    """Touches around each of `orders`, from a stream of their own (`rng`), so the `crm` stream's later draws
+    (lifecycle, merges, deals) stay what they were: research visits in the two weeks before it, and for
+    CONVERTING_SHARE of orders the session that converted, 1 to 30 minutes before it (`p.sessions`). A
+    person's touches stay in time order, never after the clock nor before `not_before`, and never two at the
+    same second (HubSpot keys history by time); a touch that would come before `not_before` is left out."""
     taken = {t.touched_at for t in p.touches}
 
-    def add(at: datetime) -> Touch:
+    def add(at: datetime) -> Touch | None:
         at = min(at.replace(microsecond=0), clock)
         while at in taken:
             at -= timedelta(seconds=1)
+        touch = _touch(rng, p.person_id, at)  # drawn even when left out, so later draws stay the same
+        if not_before and at < not_before:
+            return None
         taken.add(at)
-        touch = _touch(rng, p.person_id, at)
         p.touches.append(touch)
         return touch
 
-    for order in p.orders:
+    for order in orders:
         for _ in range(rng.choice(RESEARCH_VISITS)):
             before = timedelta(seconds=rng.uniform(3600, 14 * 86400))
             add(max(p.created_at + timedelta(minutes=1), order.created_at - before))
         if rng.random() < CONVERTING_SHARE:
-            p.sessions[order.order_id] = add(order.created_at - timedelta(seconds=rng.uniform(61, 1800)))
+            session = add(order.created_at - timedelta(seconds=rng.uniform(61, 1800)))
+            if session:
+                p.sessions[order.order_id] = session
     p.touches.sort(key=lambda t: t.touched_at)
+
+
+def _arrivals(seed: int, size: int, start: datetime, clock: datetime) -> list[Person]:
+    """People who arrive after the start, until `clock`: ARRIVALS_PER_DAY of the world's size a day, at
+    times drawn in order from a stream of their own, numbered on from the start's people."""
+    rng = random.Random(f"{seed}/{size}/arrivals")
+    people, at = [], start
+    while True:
+        at += timedelta(days=rng.expovariate(size * ARRIVALS_PER_DAY))
+        if at > clock:
+            return people
+        people.append(_person(seed, size + len(people) + 1, start, arrived_at=at))
+
+
+def _as_of(order: Order, clock: datetime) -> Order:
+    """An order drawn for its whole life (`_order` without a clock), as it stands at `clock`: refunds and a
+    cancellation still to come left out, its financial status the one they leave."""
+    final = order.financial_status
+    order.refunds = [r for r in order.refunds if r.processed_at <= clock]
+    if order.cancelled_at and order.cancelled_at > clock:
+        order.cancelled_at = None
+    if final == "voided" and order.cancelled_at is None:
+        order.financial_status = "authorized"
+    elif final in ("refunded", "partially_refunded"):
+        refunded = order.refunded
+        order.financial_status = ("paid" if not refunded else
+                                  "refunded" if refunded >= order.total else "partially_refunded")
+    return order
+
+
+def _future_orders(seed: int, p: Person, start: datetime, clock: datetime) -> None:
+    """A person's orders after the start, until `clock`, and refunds after the start of their paid orders
+    of the 30 days before it. Drawn in time order from a stream of their own; the number of draws before
+    any order never depends on the clock."""
+    rng = random.Random(f"{seed}/{p.person_id}/future_orders")
+    for order in p.orders:
+        if order.financial_status != "paid" or order.created_at <= start - REFUND_WINDOW:
+            continue
+        late = rng.random() < LATE_REFUND_SHARE
+        at = _between(rng, start, order.created_at + REFUND_WINDOW)
+        full = rng.random() < 0.5
+        if late and start < at <= clock:
+            order.refunds.append(Refund(0, at, order.total if full else money(order.total / 2), True))
+            order.financial_status = "refunded" if full else "partially_refunded"
+    if not p.buyer:
+        return
+    if p.orders:
+        country, at = p.orders[0].country, start + timedelta(days=rng.expovariate(1 / NEXT_ORDER_MEAN_DAYS))
+    else:  # arrived after the start: a first order soon after
+        country, at = rng.choice(COUNTRIES), p.created_at + timedelta(hours=rng.uniform(1, 240))
+    while at <= clock:
+        p.orders.append(_as_of(_order(rng, p, at, country, None), clock))
+        at += timedelta(days=rng.expovariate(1 / NEXT_ORDER_MEAN_DAYS))
+
+
+def _currencies(seed: int, p: Person) -> None:
+    """Each order's presentment currency, from its country (some buyers are in Japan, drawn from a stream of
+    their own), and its refunds as a buyer abroad gets them: in that currency, a full refund the whole
+    presentment total, then converted back at the order's own rate (shop total / presentment total) and
+    rounded half-even to the cent, as DESIGN.md converts them."""
+    if random.Random(f"{seed}/{p.person_id}/currency").random() < JAPAN_SHARE:
+        for order in p.orders:
+            order.country = "JP"
+    for order in p.orders:
+        order.currency = CURRENCY_OF[order.country]
+        paid = order.presentment_total
+        given = Decimal(0)
+        succeeded = [r for r in order.refunds if r.succeeded]
+        for refund in order.refunds:
+            rest = order.financial_status == "refunded" and refund is succeeded[-1]  # the one that completes it
+            refund.presentment_amount = paid - given if rest else order.presentment(refund.amount)
+            if refund.succeeded:
+                given += refund.presentment_amount
+            if order.currency != SHOP_CURRENCY:
+                refund.amount = money(refund.presentment_amount * order.total / paid)
+
+
+def _deletions(seed: int, p: Person, start: datetime, clock: datetime) -> None:
+    """What gets deleted, until `clock`: some Stripe customers (before the start, or later at a steady rate;
+    their charges stay) and VOIDED_DELETED_SHARE of voided orders (the converting session an order recorded
+    goes with it, unless HubSpot saw the visit too). Drawn from a stream of their own, a fixed number of
+    draws per person and per order, so a later clock never redraws one."""
+    rng = random.Random(f"{seed}/{p.person_id}/deletions")
+    before, when = rng.random() < STRIPE_DELETED_SHARE, rng.random()
+    later = start + timedelta(days=rng.expovariate(1 / STRIPE_DELETION_MEAN_DAYS))
+    if p.stripe_customer_id:
+        first = p.orders[0].created_at  # the customer was made at the first checkout
+        at = (first + (start - first) * when).replace(microsecond=0) if before and first < start else later
+        if first < at <= clock:
+            p.stripe_deleted_at = at.replace(microsecond=0)
+    for order in p.orders:
+        deleted, lag = rng.random() < VOIDED_DELETED_SHARE, timedelta(hours=rng.uniform(1, 480))
+        if deleted and order.financial_status == "voided" and order.cancelled_at and order.cancelled_at + lag <= clock:
+            order.deleted_at = (order.cancelled_at + lag).replace(microsecond=0)
+
+
+def _future_crm(seed: int, p: Person, start: datetime, clock: datetime) -> None:
+    """A person's CRM after the start, until `clock`: touches around their new orders (in HubSpot's source
+    history), the customer stage at a first order, edits to their contacts, and the contacts' update times
+    all of this moves."""
+    new_orders = [o for o in p.orders if o.created_at > start]
+    _order_touches(random.Random(f"{seed}/{p.person_id}/future_touches"), p, new_orders, clock,
+                   not_before=max(start, p.created_at) + timedelta(seconds=1))
+    hubspot = [t.touched_at for t in p.touches if t.touched_at > start]
+    if new_orders and all(stage != "customer" for stage, _ in p.lifecycle):
+        p.lifecycle.append(("customer", new_orders[0].created_at))
+        hubspot.append(new_orders[0].created_at)
+    activecampaign = [o.updated_at for o in p.orders if start < o.updated_at <= clock]
+    rng = random.Random(f"{seed}/{p.person_id}/future_crm")
+    at = max(start, p.created_at)
+    while True:
+        at += timedelta(days=rng.expovariate(1 / CRM_EDIT_MEAN_DAYS))
+        if at > clock:
+            break
+        (hubspot if rng.random() < 0.5 else activecampaign).append(at.replace(microsecond=0))
+    if p.in_hubspot:
+        p.hubspot_updated_at = max([p.hubspot_updated_at, *hubspot])
+    if p.in_activecampaign:
+        p.activecampaign_updated_at = max([p.activecampaign_updated_at, *activecampaign])
 
 
 def _crm(seed: int, p: Person, clock: datetime) -> None:
     """The person's CRM facts and marketing touches, from a stream of their own apart from the one that
     drew their orders, so adding these changed no earlier draw."""
     rng = random.Random(f"{seed}/{p.person_id}/crm")
-    first_order = min((o.created_at for o in p.orders), default=None)
+    orders = [o for o in p.orders if o.created_at <= clock]  # later ones are `_future_crm`'s
+    first_order = min((o.created_at for o in orders), default=None)
     # marketing touches: the first one brought them in, the others come before orders or in between
     first = (p.created_at - timedelta(seconds=rng.uniform(0, 3 * 86400))).replace(microsecond=0)
     times = [first]
     for _ in range(rng.randint(0, 5)):
-        if p.orders and rng.random() < 0.6:
-            order = rng.choice(p.orders)
+        if orders and rng.random() < 0.6:
+            order = rng.choice(orders)
             times.append((order.created_at - timedelta(seconds=rng.uniform(600, 2 * 86400))).replace(microsecond=0))
         else:
             times.append(_between(rng, p.created_at, clock))
     channels = list(CHANNELS)
+    taken: set[datetime] = set()
     for at in sorted(times):
         source, medium = rng.choice(channels)
         campaign = rng.choice(CAMPAIGNS) if medium in ("cpc", "email", "social") else ""
+        while at in taken:  # never two at the same second (HubSpot keys history by time), e.g. an arrival's
+            at -= timedelta(seconds=1)  # touches, all drawn at their arrival
+        taken.add(at)
         p.touches.append(Touch(p.person_id, at, source, medium, campaign))
-    _order_touches(seed, p, clock)
+    p.touches.sort(key=lambda t: t.touched_at)
+    _order_touches(random.Random(f"{seed}/{p.person_id}/touches"), p, orders, clock)
 
     # HubSpot: a subscriber who becomes a lead soon after (or a lead from a form at once), a customer at
     # the first order
@@ -462,6 +661,9 @@ def _crm(seed: int, p: Person, clock: datetime) -> None:
         merged = _between(rng, created, min(clock, created + timedelta(days=30)))
         p.crm_records.append(CrmRecord(p.person_id, "hubspot", "merged", email_variant(rng, p.email), created, merged))
         updates.append(merged)
+    bulk = random.Random(f"{seed}/{p.person_id}/bulk_edit")  # apart, so no earlier draw moved
+    if clock > p.created_at + BULK_EDIT_BEFORE and bulk.random() < BULK_EDIT_SHARE:
+        updates.append((clock - BULK_EDIT_BEFORE + timedelta(seconds=bulk.uniform(0, 3600))).replace(microsecond=0))
     p.hubspot_updated_at = max(updates)
     if p.in_hubspot and rng.random() < 0.04:  # a late update: the search index sees it only later
         late = (clock - timedelta(seconds=rng.uniform(86400, 3 * 86400))).replace(microsecond=0)
@@ -477,7 +679,7 @@ def _crm(seed: int, p: Person, clock: datetime) -> None:
                                        created, _between(rng, created, clock)))
 
     # ActiveCampaign: the Shopify connection touches the contact when they buy
-    p.activecampaign_updated_at = max([p.created_at] + [o.updated_at for o in p.orders if o.updated_at <= clock])
+    p.activecampaign_updated_at = max([p.created_at] + [o.updated_at for o in orders if o.updated_at <= clock])
     if rng.random() < 0.25:
         p.activecampaign_updated_at = max(p.activecampaign_updated_at, _between(rng, p.created_at, clock))
 

@@ -37,3 +37,21 @@
 {% macro bigquery__money_divide(amount, count) -%}
     round(cast({{ amount }} as numeric) / nullif({{ count }}, 0), 2)
 {%- endmacro %}
+
+{# An amount in an order's presentment currency in the shop's currency, at the order's own rate (shop total /
+   presentment total), rounded half-even to the cent (DESIGN.md, "Refunds"). #}
+{% macro convert_at_rate(amount, shop_total, presentment_total) -%}
+    {{ return(adapter.dispatch('convert_at_rate', 'journey')(amount, shop_total, presentment_total)) }}
+{%- endmacro %}
+
+{# In whole cents: a product of integers divided once, so an exact half is exact and rounds to even. #}
+{% macro default__convert_at_rate(amount, shop_total, presentment_total) -%}
+    cast(round_even(
+        cast(round({{ amount }} * 100) as bigint) * cast(round({{ shop_total }} * 100) as bigint)
+        / cast(round({{ presentment_total }} * 100) as bigint), 0) / 100 as {{ money_type() }})
+{%- endmacro %}
+
+{% macro bigquery__convert_at_rate(amount, shop_total, presentment_total) -%}
+    round(cast({{ amount }} as numeric) * cast({{ shop_total }} as numeric) / cast({{ presentment_total }} as numeric),
+        2, 'ROUND_HALF_EVEN')
+{%- endmacro %}

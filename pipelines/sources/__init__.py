@@ -18,6 +18,7 @@ class Source:
     name: str
     factory: Any  # the @dlt.source function
     settings: ModuleType
+    check: Any  # `journey check`: tries the configured credentials (pipelines/check.py)
 
     @property
     def dataset(self) -> str:
@@ -25,8 +26,8 @@ class Source:
 
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
-    Source("activecampaign", activecampaign.activecampaign_source, activecampaign_settings),
-    Source("shopify", shopify.shopify_source, shopify_settings),
-    Source("stripe", stripe.stripe_source, stripe_settings),
-    Source("hubspot", hubspot.hubspot_source, hubspot_settings),
+    Source("activecampaign", activecampaign.activecampaign_source, activecampaign_settings, activecampaign.check),
+    Source("shopify", shopify.shopify_source, shopify_settings, shopify.check),
+    Source("stripe", stripe.stripe_source, stripe_settings, stripe.check),
+    Source("hubspot", hubspot.hubspot_source, hubspot_settings, hubspot.check),
 )}

@@ -77,7 +77,7 @@ class Activecampaign:
         members = sorted((p for p in world.people if p.activecampaign_contact_id),
                          key=lambda p: int(p.activecampaign_contact_id))
         deals = sorted((d for p in world.people for d in p.deals if d.vendor == NAME), key=lambda d: int(d.deal_id))
-        orders = world.orders()
+        orders = world.orders(deleted=True)  # the shop connection keeps what it synced: ids never shift
         buyers = list(dict.fromkeys(o.person_id for o in orders))  # in order of their first order
         customer_ids = {pid: str(n) for n, pid in enumerate(buyers, start=1)}
         self.lists = {"contacts": [self._contact(p) for p in members], "deals": [self._deal(d) for d in deals],

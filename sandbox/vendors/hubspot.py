@@ -50,6 +50,8 @@ DEAL_STAGES = {"open": "presentationscheduled", "won": "closedwon", "lost": "clo
 ASSOCIATION_TYPES = {("deals", "contacts"): "deal_to_contact", ("contacts", "deals"): "contact_to_deal"}
 LIST_MAX_LIMIT = 100
 SEARCH_MAX_LIMIT = 200
+BATCH_MAX_INPUTS = 100  # batch read
+BATCH_HISTORY_MAX_INPUTS = 50  # batch read with `propertiesWithHistory`
 SEARCH_CAP = 10_000  # results one search query can page through
 MAX_GROUPS, MAX_GROUP_FILTERS, MAX_FILTERS = 5, 10, 25
 MAX_PROPERTIES_QUERY = 8 * 1024  # characters of `properties` in a URL before 414
@@ -254,6 +256,8 @@ class Hubspot:
                 return self._search(request, obj)
             if request.method == "POST" and rest == ["batch", "upsert"] and obj == "contacts":
                 return self._upsert(request)
+            if request.method == "POST" and rest == ["batch", "read"]:
+                return self._batch_read(request, obj)
         raise _error(404, f"Unable to route {request.method} {request.path}", "OBJECT_NOT_FOUND")
 
     def _view(self, obj: str, record: dict, names: list[str], with_history: tuple[str, ...] | list[str] = (),
@@ -314,6 +318,42 @@ class Hubspot:
         if record is None or record["archived"] != (request.arg("archived", "false") == "true"):
             raise _error(404, "resource not found", "OBJECT_NOT_FOUND")
         return Response.json(200, self._view(obj, record, names, with_history, associations))
+
+    def _batch_read(self, request: Request, obj: str) -> Response:
+        """`POST /crm/v3/objects/{obj}/batch/read`: records by id (or `idProperty`), at most BATCH_MAX_INPUTS a
+        request, BATCH_HISTORY_MAX_INPUTS when history is asked; ids not found come back as errors (207)."""
+        try:
+            body = request.json()
+        except ValueError:
+            raise _invalid("Invalid input JSON on line 1") from None
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) and "id" in i for i in inputs):
+            raise _invalid("inputs must be a list of objects with an id")
+        with_history = list(body.get("propertiesWithHistory") or [])
+        if with_history and len(inputs) > BATCH_HISTORY_MAX_INPUTS:
+            raise _invalid(f"The maximum number of inputs supported in a batch request for property histories "
+                           f"is {BATCH_HISTORY_MAX_INPUTS}. Please reduce the number of items and try again")
+        if len(inputs) > BATCH_MAX_INPUTS:
+            raise _invalid(f"The maximum number of inputs supported in a batch request is {BATCH_MAX_INPUTS}")
+        by_email = obj == "contacts" and body.get("idProperty") == "email"
+        archived = request.arg("archived", "false") == "true"
+        names = list(body.get("properties") or DEFAULT_PROPERTIES[obj])
+        found, missing = [], []
+        for item in inputs:
+            key = _string(item["id"])
+            record = self.records[obj].get(self._emails.get(normalize_email(key), "") if by_email else key)
+            if record is None or record["archived"] != archived:
+                missing.append(key)
+            else:
+                found.append(self._view(obj, record, names, with_history))
+        stamp = request.now.isoformat().replace("+00:00", "Z")
+        out: dict = {"status": "COMPLETE", "results": found, "startedAt": stamp, "completedAt": stamp}
+        if missing:
+            out |= {"numErrors": 1, "errors": [{
+                "status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": missing},
+                "message": f"Could not get some {obj.upper().rstrip('S')} objects, they may be deleted or not "
+                           f"exist. Check that ids are valid."}]}
+        return Response.json(207 if missing else 200, out)
 
     # --- search --------------------------------------------------------------------------------
     def _search(self, request: Request, obj: str) -> Response:

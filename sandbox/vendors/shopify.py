@@ -9,8 +9,8 @@ plan), shown on every response as `X-Shopify-Shop-Api-Call-Limit: n/40`; over it
 Orders created more than ORDER_WINDOW before the sandbox's clock are absent (not an error) unless the token
 has the `read_all_orders` scope: the index's token has every scope, `token_without_read_all_orders` (not in
 the index) lacks that one. Each order carries its payment `transactions`, whose Stripe sales name the
-Stripe charge (`authorization`) and payment intent (`receipt`). Deletions would be served by
-`events.json?filter=Order&verb=destroy`; the world deletes no orders yet, so that listing is empty.
+Stripe charge (`authorization`) and payment intent (`receipt`). A deleted order is listed no more; its
+`destroy` event is served by `events.json?filter=Order&verb=destroy`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import math
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -51,9 +52,10 @@ def local(moment: datetime | None) -> str | None:
     return moment.astimezone(SHOP_TZ).isoformat(timespec="seconds") if moment else None
 
 
-def money_bag(amount: str) -> dict:
-    bag = {"amount": amount, "currency_code": SHOP_CURRENCY}
-    return {"shop_money": bag, "presentment_money": dict(bag)}
+def money_bag(o: Order, amount: Decimal) -> dict:
+    """A `*_set`: the amount in the shop's currency and in the order's presentment currency."""
+    return {"shop_money": {"amount": str(amount), "currency_code": SHOP_CURRENCY},
+            "presentment_money": {"amount": str(o.presentment(amount)), "currency_code": o.currency}}
 
 
 def landing(session: Touch | None) -> dict[str, str]:
@@ -85,7 +87,7 @@ class Shopify:
         self.customers = [self._customer(p) for p in sorted(
             (p for p in world.people if p.shopify_customer_id), key=lambda p: p.shopify_customer_id)]
         self.orders = [self._order(o) for o in world.orders()]
-        self.events: list[dict] = []  # {id, subject_id, subject_type, verb, created_at, message, ...}; none yet
+        self.events = [self._destroy_event(n, o) for n, o in enumerate(world.deleted_orders(), start=1)]
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}/admin/api/{API_VERSION}", "credentials": {"access_token": self.token}}
@@ -106,6 +108,15 @@ class Shopify:
                 "opt_in_level": "single_opt_in", "consent_updated_at": consent_at},
         }
 
+    @staticmethod
+    def _destroy_event(number: int, o: Order) -> dict:
+        """The event Shopify records when an order is deleted; numbered in the order of deletions, so an id
+        served once never changes."""
+        return {"id": 98_000_000_000 + number, "subject_id": o.order_id, "created_at": local(o.deleted_at),
+                "subject_type": "Order", "verb": "destroy", "arguments": [f"#{o.number}"], "body": None,
+                "message": f"Order #{o.number} was deleted.", "author": "Shopify", "description":
+                f"Order #{o.number} was deleted.", "path": f"/admin/orders/{o.order_id}"}
+
     def _order(self, o: Order) -> dict:
         person = self.world.person(o.person_id)
         closed_at = o.created_at + timedelta(days=14)
@@ -122,8 +133,8 @@ class Shopify:
             "processed_at": local(r.processed_at), "note": None,
             "transactions": [{
                 "id": r.refund_id + 7_000_000_000, "order_id": o.order_id, "kind": "refund",
-                "status": "success" if r.succeeded else "failure", "amount": str(r.amount),
-                "currency": SHOP_CURRENCY, "gateway": "stripe" if o.paid_by_stripe else "manual",
+                "status": "success" if r.succeeded else "failure", "amount": str(r.presentment_amount),
+                "currency": o.currency, "gateway": "stripe" if o.paid_by_stripe else "manual",
                 "processed_at": local(r.processed_at), "created_at": local(r.processed_at),
                 "authorization": refund_id(self.world.seed, r.refund_id) if o.paid_by_stripe and r.succeeded else None,
                 "parent_id": sale["id"] if sale else None}],
@@ -135,16 +146,16 @@ class Shopify:
             "created_at": local(o.created_at), "updated_at": local(o.updated_at), "processed_at": local(o.created_at),
             "cancelled_at": local(o.cancelled_at), "cancel_reason": "customer" if o.cancelled_at else None,
             "closed_at": local(closed_at) if closed else None,
-            "currency": SHOP_CURRENCY, "presentment_currency": SHOP_CURRENCY,
+            "currency": SHOP_CURRENCY, "presentment_currency": o.currency,
             "financial_status": o.financial_status, "fulfillment_status": None, "test": False,
             "subtotal_price": str(o.subtotal), "total_discounts": str(o.discount), "total_tax": str(o.tax),
-            "total_price": total, "total_price_set": money_bag(total),
-            "subtotal_price_set": money_bag(str(o.subtotal)), "total_tax_set": money_bag(str(o.tax)),
+            "total_price": total, "total_price_set": money_bag(o, o.total),
+            "subtotal_price_set": money_bag(o, o.subtotal), "total_tax_set": money_bag(o, o.tax),
             "payment_gateway_names": ["stripe"] if o.paid_by_stripe else ["manual"],
             "source_name": "web", **landing(person.sessions.get(o.order_id)),
             "billing_address": {"country_code": o.country}, "customer": customer,
             "line_items": [{"id": li.line_item_id, "sku": li.sku, "title": li.title, "quantity": li.quantity,
-                            "price": str(li.price), "price_set": money_bag(str(li.price))} for li in o.line_items],
+                            "price": str(li.price), "price_set": money_bag(o, li.price)} for li in o.line_items],
             "shipping_lines": [{"code": "Standard", "title": "Standard", "price": str(o.shipping)}],
             "refunds": refunds, "transactions": transactions,
         }
@@ -155,7 +166,7 @@ class Shopify:
         neither), manual sales, or an authorization (voided for voided orders)."""
         def transaction(n: int, kind: str, status: str, gateway: str, **extra: object) -> dict:
             return {"id": TRANSACTION_ID_BASE + o.number * TRANSACTIONS_PER_ORDER + n, "order_id": o.order_id,
-                    "kind": kind, "status": status, "amount": str(o.total), "currency": SHOP_CURRENCY,
+                    "kind": kind, "status": status, "amount": str(o.presentment_total), "currency": o.currency,
                     "gateway": gateway, "created_at": local(o.created_at), "processed_at": local(o.created_at),
                     "test": False, "authorization": None, "receipt": {}, **extra}
 

@@ -39,6 +39,7 @@ from sandbox.world import SHOP_CURRENCY, Order, Person, World, stable_token
 NAME = "stripe"
 API_VERSION = "2022-11-15"  # the account's version, which events are rendered in
 MINOR_UNITS = {"usd": 100, "eur": 100, "gbp": 100, "cad": 100, "jpy": 1}
+SETTLEMENT = SHOP_CURRENCY.lower()  # the account's settlement currency: its balance is kept in it
 RANGE = re.compile(r"^created\[(gte|gt|lte|lt)\]$")
 
 
@@ -150,8 +151,11 @@ class Stripe:
         for p in world.people:
             if p.stripe_customer_id:
                 customer = self._customer(p)
-                self.lists["customers"].append(customer)
                 self._event("customer.created", customer["created"], customer)
+                if p.stripe_deleted_at:  # listed no more; its charges keep its id
+                    self._event("customer.deleted", _ts(p.stripe_deleted_at), customer)
+                else:
+                    self.lists["customers"].append(customer)
         for order in world.orders():
             if order.paid_by_stripe:
                 self._payments(order)
@@ -179,19 +183,20 @@ class Stripe:
     def _payments(self, order: Order) -> None:
         """An order's payment intent, charges, refunds, balance transactions and events, as its checkout
         app made them (none if it charged another account)."""
-        seed, currency = self.world.seed, SHOP_CURRENCY.lower()
+        seed, currency = self.world.seed, order.currency.lower()  # charged in what the buyer paid in
         person = self.world.person(order.person_id)
         setup = payment_setup(seed, order, person)
         if setup.checkout == OTHER_ACCOUNT:
             return
-        amount, created = minor(order.total, currency), _ts(order.created_at)
+        amount, created = minor(order.presentment_total, currency), _ts(order.created_at)
+        settled = minor(order.total, SETTLEMENT)
         intent_id = None if setup.checkout == LEGACY_APP else payment_intent_id(seed, order)
         metadata = {"shopify_order_id": str(order.order_id)} if setup.writes_metadata else {}
         charges = []
         for n, status in enumerate(charge_attempts(order)):
             charge = self._charge(charge_id(seed, order, n), status, amount, created - 30 + n * 20,
                                   person.stripe_customer_id, person.stripe_email, intent_id, metadata,
-                                  f"Shopify order #{order.number}")
+                                  f"Shopify order #{order.number}", currency, settled)
             self.order_of_charge[charge["id"]] = order.order_id
             charges.append(charge)
         paid = next((c for c in charges if c["status"] == "succeeded"), None)
@@ -207,16 +212,19 @@ class Stripe:
             })
         for r in order.refunds if paid else []:
             if r.succeeded:
-                self._refund(paid, r.refund_id, minor(r.amount, currency), _ts(r.processed_at))
+                self._refund(paid, r.refund_id, minor(r.presentment_amount, currency), _ts(r.processed_at),
+                             minor(r.amount, SETTLEMENT))
 
     def _charge(self, charge_id: str, status: str, amount: int, created: int, customer: str | None,
-                email: str | None, intent_id: str | None, metadata: dict, description: str) -> dict:
-        """A charge (with its balance transaction if it succeeded) and its event, listed."""
+                email: str | None, intent_id: str | None, metadata: dict, description: str,
+                currency: str = SETTLEMENT, settled: int | None = None) -> dict:
+        """A charge in `currency` (with its balance transaction, `settled` in the account's settlement
+        currency, if it succeeded) and its event, listed."""
         succeeded = status == "succeeded"
         charge = {
             "id": charge_id, "object": "charge", "amount": amount,
             "amount_captured": amount if succeeded else 0, "amount_refunded": 0, "refunded": False,
-            "currency": SHOP_CURRENCY.lower(), "customer": customer, "created": created,
+            "currency": currency, "customer": customer, "created": created,
             "status": status, "paid": succeeded, "captured": succeeded,
             "failure_code": None if succeeded else "card_declined",
             "failure_message": None if succeeded else "Your card was declined.",
@@ -225,7 +233,8 @@ class Stripe:
             "metadata": dict(metadata), "livemode": False, "description": description,
         }
         if succeeded:
-            charge["balance_transaction"] = self._balance_transaction(charge, "charge", amount)["id"]
+            charge["balance_transaction"] = self._balance_transaction(
+                charge, "charge", amount if settled is None else settled)["id"]
         self.lists["charges"].append(charge)
         self._event(f"charge.{status}", charge["created"], charge)
         return charge
@@ -240,10 +249,13 @@ class Stripe:
             return
         invoice = rng.random() < 0.65
         amount = rng.randint(5_000, 150_000)
-        start = p.orders[0].created_at  # their customer exists from (just before) the first order
+        orders = [o for o in p.orders if o.created_at <= self.world.start]  # the world's start: never redrawn
+        if not orders:
+            return
+        start = orders[0].created_at  # their customer exists from (just before) the first order
         for _ in range(20):
-            at = (start + (self.world.clock - start) * rng.random()).replace(microsecond=0)
-            if all(abs(at - o.created_at) >= UNLINKED_CLEARANCE for o in p.orders):
+            at = (start + (self.world.start - start) * rng.random()).replace(microsecond=0)
+            if all(abs(at - o.created_at) >= UNLINKED_CLEARANCE for o in orders):
                 break
         else:
             return
@@ -252,13 +264,13 @@ class Stripe:
                      p.stripe_email if invoice or rng.random() < 0.5 else None, None, {},
                      "Invoice: wholesale order" if invoice else "Manual charge")
 
-    def _refund(self, charge: dict, shopify_refund_id: int, amount: int, created: int) -> None:
+    def _refund(self, charge: dict, shopify_refund_id: int, amount: int, created: int, settled: int) -> None:
         refund = {"id": refund_id(self.world.seed, shopify_refund_id), "object": "refund", "amount": amount,
                   "charge": charge["id"], "created": created, "currency": charge["currency"],
                   "payment_intent": charge["payment_intent"], "reason": "requested_by_customer",
                   "status": "succeeded", "balance_transaction": None,
                   "metadata": {"shopify_refund_id": str(shopify_refund_id)}}
-        refund["balance_transaction"] = self._balance_transaction(refund, "refund", -amount)["id"]
+        refund["balance_transaction"] = self._balance_transaction(refund, "refund", -settled)["id"]
         self.lists["refunds"].append(refund)
         previous = {"amount_refunded": charge["amount_refunded"]}
         charge["amount_refunded"] += amount
@@ -268,9 +280,12 @@ class Stripe:
         self._event("charge.refunded", created, charge, previous)
 
     def _balance_transaction(self, source: dict, kind: str, amount: int) -> dict:
-        """A balance transaction of `kind` (`charge` or `refund`); its `status` is set when served."""
+        """A balance transaction of `kind` (`charge` or `refund`) for `amount` in the account's settlement
+        currency, with the rate it was converted at when the charge was in another; its `status` is set when
+        served."""
         charged = fee(amount) if kind == "charge" else 0
-        currency = source["currency"]
+        currency = SETTLEMENT
+        converted = source["currency"] != SETTLEMENT
         transaction = {
             "id": "txn_" + stable_token(self.world.seed, "txn", source["id"], length=24),
             "object": "balance_transaction", "amount": amount, "available_on": source["created"] + int(
@@ -279,6 +294,8 @@ class Stripe:
             "fee_details": [{"amount": charged, "currency": currency, "type": "stripe_fee",
                              "description": "Stripe processing fees", "application": None}] if charged else [],
             "reporting_category": kind, "source": source["id"], "status": "pending", "type": kind,
+            "exchange_rate": round(abs(amount) / MINOR_UNITS[SETTLEMENT] / (
+                abs(source["amount"]) / MINOR_UNITS[source["currency"]]), 6) if converted else None,
         }
         self.lists["balance_transactions"].append(transaction)
         return transaction

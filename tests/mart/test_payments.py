@@ -95,10 +95,15 @@ def test_tiers_follow_what_each_transaction_names(payments, stripe_sales):
             assert p["match_method"] == named[p["shopify_transaction_id"]], p
 
 
-def test_fees_come_from_balance_transactions(payments):
+def test_fees_come_from_balance_transactions(payments, chain):
+    """Stripe's fee on what the charge settled to in the account's currency (USD): the charge itself, or for a
+    charge in another currency the order's shop total."""
+    shop_total = {o.order_id: o.total for o in chain.world.orders(deleted=True)}
+    order_of_charge = Stripe(chain.world).order_of_charge  # the truth: which order each charge pays
     for p in payments:
         if p["stripe_status"] == "succeeded":
-            cents = int(p["stripe_amount"] * 100)
-            assert p["stripe_fee"] == Decimal(fee(cents)) / 100, p
+            foreign = p["stripe_amount"] != 0 and p["currency"] != "USD"
+            settled = shop_total[order_of_charge[p["stripe_charge_id"]]] if foreign else p["stripe_amount"]
+            assert p["stripe_fee"] == Decimal(fee(int(settled * 100))) / 100, p
         elif p["stripe_charge_id"]:
             assert p["stripe_fee"] is None

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.sources
 EXPECTED = {
     "activecampaign": ("contacts", lambda w: sum(1 for p in w.people if p.in_activecampaign)),
     "shopify": ("orders", lambda w: len(w.orders())),
-    "stripe": ("customers", lambda w: sum(1 for p in w.people if p.stripe_payer)),
+    "stripe": ("customers", lambda w: sum(1 for p in w.people if p.stripe_customer_id and not p.stripe_deleted_at)),
     # HubSpot: the listed contacts and the archived ones, flagged
     "hubspot": ("contacts", lambda w: sum(1 for p in w.people if p.in_hubspot) + sum(
         1 for r in w.crm_records() if r.vendor == "hubspot" and r.kind == "archived")),

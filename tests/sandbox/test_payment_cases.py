@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from sandbox.vendors.shopify import Shopify
-from sandbox.vendors.stripe import Stripe
+from sandbox.vendors.stripe import Stripe, minor
 from sandbox.world import World
 
 pytestmark = pytest.mark.sandbox
@@ -90,12 +91,15 @@ def test_truth_of_which_order_a_charge_pays_is_honest(world):
         created = datetime.fromtimestamp(charge["created"]).astimezone()
         order_id = stripe.order_of_charge.get(charge["id"])
         if order_id is None:
-            assert not any(normalized(o["email"]) in emails(charge) and int(t["amount"].replace(".", ""))
-                           == charge["amount"] and abs(datetime.fromisoformat(t["processed_at"]) - created) <= WINDOW
+            assert not any(normalized(o["email"]) in emails(charge)
+                           and minor(Decimal(t["amount"]), t["currency"].lower()) == charge["amount"]
+                           and abs(datetime.fromisoformat(t["processed_at"]) - created) <= WINDOW
                            for o, t in sales), charge["id"]
             continue
         order = orders[order_id]
-        assert charge["amount"] == int(order["total_price"].replace(".", ""))
+        paid = order["total_price_set"]["presentment_money"]  # charged in what the buyer paid in
+        assert charge["currency"] == paid["currency_code"].lower()
+        assert charge["amount"] == minor(Decimal(paid["amount"]), charge["currency"])
         if charge["payment_intent"] is None:  # the older checkout app's bare charge
             assert normalized(order["email"]) in emails(charge)
             assert abs(datetime.fromisoformat(order["processed_at"]) - created) <= timedelta(minutes=1)

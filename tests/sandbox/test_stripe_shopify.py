@@ -17,7 +17,7 @@ from sandbox.http import Request
 from sandbox.server import SandboxServer
 from sandbox.truth import export, served_count_rows
 from sandbox.vendors.shopify import ORDER_WINDOW, Shopify
-from sandbox.vendors.stripe import EVENT_RETENTION, fee
+from sandbox.vendors.stripe import EVENT_RETENTION, fee, minor
 from sandbox.world import World
 
 pytestmark = pytest.mark.sandbox
@@ -106,8 +106,9 @@ def test_every_charge_that_pays_an_order_matches_it(stripe, orders, order_of_cha
             assert charge["metadata"] == {} and charge["payment_intent"] is None
             continue
         order = orders[order_of_charge[charge["id"]]]
-        assert charge["amount"] == int(Decimal(order["total_price"]) * 100)
-        assert charge["currency"] == order["currency"].lower()
+        paid = order["total_price_set"]["presentment_money"]  # charged in what the buyer paid in
+        assert charge["currency"] == order["presentment_currency"].lower() == paid["currency_code"].lower()
+        assert charge["amount"] == minor(Decimal(paid["amount"]), charge["currency"])
         assert charge["metadata"].get("shopify_order_id", str(order["id"])) == str(order["id"])
 
 
@@ -176,14 +177,21 @@ def test_balance_transactions_net_the_fee_one_per_succeeded_charge_and_refund(st
     for t in transactions:
         assert t["net"] == t["amount"] - t["fee"]
         assert t["status"] == ("available" if t["available_on"] <= now else "pending")
+    settled = {o["id"]: minor(Decimal(o["total_price_set"]["shop_money"]["amount"]), "usd")
+               for o in server.sandbox.vendors["shopify"].orders}
+    order_of = server.sandbox.vendors["stripe"].order_of_charge
     for charge in succeeded:
         t = by_source[charge["id"]]
-        assert (t["type"], t["reporting_category"], t["amount"]) == ("charge", "charge", charge["amount"])
-        assert t["fee"] == fee(charge["amount"]) == round(charge["amount"] * 0.029 + 30)
+        # settled in the account's currency (USD): a charge in another converted at the order's own rate
+        amount = charge["amount"] if charge["currency"] == "usd" else settled[order_of[charge["id"]]]
+        assert (t["type"], t["reporting_category"], t["amount"], t["currency"]) == ("charge", "charge", amount, "usd")
+        assert t["fee"] == fee(amount) == round(amount * 0.029 + 30)
+        assert t["exchange_rate"] is None if charge["currency"] == "usd" else t["exchange_rate"] > 0
         assert charge["balance_transaction"] == t["id"]
     for refund in stripe["refunds"]:
         t = by_source[refund["id"]]
-        assert (t["type"], t["amount"], t["fee"]) == ("refund", -refund["amount"], 0)
+        assert (t["type"], t["fee"], t["currency"]) == ("refund", 0, "usd") and t["amount"] < 0
+        assert refund["currency"] != "usd" or t["amount"] == -refund["amount"]
     assert {t["status"] for t in transactions} == {"available", "pending"}
     assert fee(1000) == 59 and fee(8893) == 288
 
@@ -244,7 +252,8 @@ def test_list_filters_by_their_own_fields(server, session, stripe):
         r["id"] for r in stripe["refunds"] if r["charge"] == refund["charge"]]
     refunds = stripe_all(server, session, "balance_transactions", type="refund")
     assert len(refunds) == len(stripe["refunds"])
-    assert stripe_all(server, session, "balance_transactions", source=refund["id"])[0]["amount"] == -refund["amount"]
+    usd = next(r for r in stripe["refunds"] if r["currency"] == "usd")
+    assert stripe_all(server, session, "balance_transactions", source=usd["id"])[0]["amount"] == -usd["amount"]
 
 
 def test_shopify_hides_orders_older_than_60_days_without_read_all_orders(server, session, orders):
@@ -263,13 +272,16 @@ def test_shopify_hides_orders_older_than_60_days_without_read_all_orders(server,
     assert "read_all_orders" not in handles(vendor.token_without_read_all_orders)
 
 
-def test_shopify_deleted_order_events_envelope(server, session):
+def test_shopify_deleted_order_events_envelope(server, session, world):
     index = server.index()["shopify"]
+    since = world.clock - timedelta(days=60)
     response = session.get(f"{index['base_url']}/events.json", timeout=10,
-                           params={"filter": "Order", "verb": "destroy", "created_at_min": "2026-01-01T00:00:00Z"},
+                           params={"filter": "Order", "verb": "destroy", "created_at_min": since.isoformat()},
                            headers={"X-Shopify-Access-Token": index["credentials"]["access_token"]})
-    assert response.status_code == 200 and response.json() == {"events": []}
-    assert "Link" not in response.headers
+    assert response.status_code == 200 and "Link" not in response.headers
+    events = response.json()["events"]
+    assert [e["subject_id"] for e in events] == [o.order_id for o in world.deleted_orders() if o.deleted_at >= since]
+    assert events and all(e["subject_type"] == "Order" and e["verb"] == "destroy" and e["message"] for e in events)
 
 
 def test_shopify_events_page_and_filter(world):
@@ -323,10 +335,15 @@ def test_windows_follow_the_sandbox_clock_when_advanced(session):
         recent_before = recent()
         assert session.post(fresh.url + "/_sandbox/advance", params={"days": 20}, timeout=10).ok
         after = stripe_all(fresh, session, "events")
+        start = world.clock.timestamp()
         oldest = (world.clock + timedelta(days=20) - EVENT_RETENTION).timestamp()
-        assert after == [e for e in before if e["created"] >= oldest] and len(after) < len(before)
-        assert {t["status"] for t in stripe_all(fresh, session, "balance_transactions")} == {"available"}
-        assert len(recent()) < len(recent_before)
+        # events of the start that are still kept are served unchanged; the others happened since
+        assert [e for e in after if e["created"] <= start] == [e for e in before if e["created"] >= oldest]
+        assert all(e["created"] > start for e in after if e["id"] not in {b["id"] for b in before})
+        assert len([e for e in after if e["created"] <= start]) < len(before)
+        assert {t["status"] for t in stripe_all(fresh, session, "balance_transactions")
+                if t["created"] <= start} == {"available"}
+        assert len([o for o in recent() if o["id"] in {r["id"] for r in recent_before}]) < len(recent_before)
 
 
 def test_truth_export_writes_served_counts(world, tmp_path):

@@ -7,7 +7,7 @@ hubspot_contacts as (
 ),
 
 shopify_customers as (
-    select * from {{ ref('stg_shopify__customers') }}
+    select * from {{ ref('stg_shopify__customers') }} where not is_deleted
 ),
 
 shopify_orders as (
@@ -15,7 +15,7 @@ shopify_orders as (
 ),
 
 stripe_customers as (
-    select * from {{ ref('stg_stripe__customers') }}
+    select * from {{ ref('stg_stripe__customers') }} where not is_deleted
 ),
 
 payments as (

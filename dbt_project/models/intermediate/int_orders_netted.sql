@@ -1,5 +1,5 @@
 with orders as (
-    select * from {{ ref('stg_shopify__orders') }}
+    select * from {{ ref('stg_shopify__orders') }} where not is_deleted
 ),
 
 refund_transactions as (
@@ -11,7 +11,7 @@ people as (
 ),
 
 refunds as (
-    select order_key, sum(amount) as refunds
+    select order_key, sum(shop_amount) as refunds
     from refund_transactions
     where is_successful_refund
     group by order_key

@@ -7,7 +7,7 @@ hubspot_contacts as (
 ),
 
 shopify_orders as (
-    select * from {{ ref('stg_shopify__orders') }}
+    select * from {{ ref('stg_shopify__orders') }} where not is_deleted
 ),
 
 hubspot as (

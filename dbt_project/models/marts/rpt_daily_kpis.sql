@@ -47,7 +47,7 @@ order_days as (
 ),
 
 refund_days as (
-    select cast(processed_at as date) as date_day, sum(amount) as refunds
+    select cast(processed_at as date) as date_day, sum(shop_amount) as refunds
     from refunds
     group by 1
 ),

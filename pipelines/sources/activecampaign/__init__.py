@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import dlt
+from dlt.common.configuration.inject import with_config
 
+from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient, offset_pages
 from pipelines.incremental import Cursor, backfill_window, with_account
 from pipelines.sources.activecampaign import settings
@@ -22,6 +24,17 @@ def account_of(base_url: str) -> str:
     return host if host.replace(".", "").isdigit() or "." not in host else host.split(".")[0]
 
 
+def make_client(base_url: str, api_token: str) -> VendorClient:
+    return VendorClient("activecampaign", base_url, {"Api-Token": api_token}, [api_token], settings.CREDENTIAL,
+                        requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
+
+
+@with_config(sections=("sources", "activecampaign"))
+def check(base_url: str = dlt.config.value, api_token: str = dlt.secrets.value) -> Check:
+    """`journey check`: one record of each list the source reads."""
+    return try_reads("activecampaign", make_client(base_url, api_token), settings.CHECK_READS)
+
+
 @dlt.source(name="activecampaign", section="activecampaign", max_table_nesting=2)
 def activecampaign_source(
     base_url: str = dlt.config.value,
@@ -31,8 +44,7 @@ def activecampaign_source(
     backfill_start: str | None = None,
     backfill_end: str | None = None,
 ):
-    client = VendorClient("activecampaign", base_url, {"Api-Token": api_token}, [api_token], settings.CREDENTIAL,
-                          requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
+    client = make_client(base_url, api_token)
     account = account or account_of(base_url)
     window = backfill_window(backfill_start, backfill_end)
 

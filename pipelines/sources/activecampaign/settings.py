@@ -16,3 +16,6 @@ REQUIRED = ("sources.activecampaign.base_url", CREDENTIAL)
 # Client-side pacing to the vendor budget (api-contracts.md), so its limit is respected before it is hit.
 REQUESTS_PER_SECOND = 5
 BURST = 1
+
+# `journey check`: one record of each list the source reads (a user without the permission gets 403)
+CHECK_READS = {name: (name, {"limit": 1}) for name in ("contacts", "deals", "ecomCustomers", "ecomOrders")}

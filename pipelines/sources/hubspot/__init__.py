@@ -1,16 +1,17 @@
 """HubSpot CRM v3: contacts (with their lifecycle-stage history, their marketing touches as the history of
 the latest-source properties, and merges) and deals (with their contacts), archived ones included.
 
-History comes only with list reads (`propertiesWithHistory`); search, which incremental runs and backfills
-use, returns none. So a stage change or touch after the first run reaches the history side tables only on
-a full refresh (`--full-refresh`: no cursor, so the list is read again in full)."""
+History comes with list reads (`propertiesWithHistory`); search, which incremental runs and backfills use,
+returns none, so for the contacts a search finds it is read by batch read, 50 ids a request."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import dlt
+from dlt.common.configuration.inject import with_config
 
+from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient, cursor_pages
 from pipelines.incremental import Cursor, backfill_window, parse_time, with_account
 from pipelines.sources.hubspot import settings
@@ -27,6 +28,17 @@ from pipelines.sources.hubspot.helpers import (
 PRIMARY_KEY = ("source_account", "id")
 
 
+def make_client(base_url: str, access_token: str) -> VendorClient:
+    return VendorClient("hubspot", base_url, {"Authorization": f"Bearer {access_token}"}, [access_token],
+                        settings.CREDENTIAL, requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
+
+
+@with_config(sections=("sources", "hubspot"))
+def check(access_token: str = dlt.secrets.value, base_url: str = settings.BASE_URL) -> Check:
+    """`journey check`: one record of each object the source reads (each needs its own scope)."""
+    return try_reads("hubspot", make_client(base_url, access_token), settings.CHECK_READS)
+
+
 @dlt.source(name="hubspot", section="hubspot", max_table_nesting=2)
 def hubspot_source(
     access_token: str = dlt.secrets.value,
@@ -37,9 +49,7 @@ def hubspot_source(
     backfill_start: str | None = None,
     backfill_end: str | None = None,
 ):
-    client = VendorClient("hubspot", base_url, {"Authorization": f"Bearer {access_token}"},
-                          [access_token], settings.CREDENTIAL,
-                          requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
+    client = make_client(base_url, access_token)
     # search has a budget of its own: its own pacing over the same session
     searcher = VendorClient("hubspot", base_url, {}, [access_token], settings.CREDENTIAL,
                             requests_per_second=settings.SEARCH_REQUESTS_PER_SECOND, burst=settings.SEARCH_BURST,
@@ -61,10 +71,25 @@ def hubspot_source(
                 return searcher.request_json("POST", f"crm/v3/objects/{obj}/search", json=body)[0]
             pages = search_modified(search, modified, properties, cursor.since, cursor.until, search_page_size,
                                     settings.SEARCH_CAP)
+            if extra.get("propertiesWithHistory"):
+                pages = (with_histories(obj, page, extra["propertiesWithHistory"]) for page in pages)
         for page in pages:
             list(cursor.track([{modified: r["properties"].get(modified)} for r in page], modified))  # note times
             yield with_account(page, account)
         cursor.commit()
+
+    def with_histories(obj: str, page: list[dict], names: str) -> list[dict]:
+        """The page's records with their `propertiesWithHistory`, read by batch read (search has none); a
+        record gone between search and read keeps none."""
+        for start in range(0, len(page), settings.HISTORY_BATCH):
+            chunk = page[start:start + settings.HISTORY_BATCH]
+            body = {"inputs": [{"id": r["id"]} for r in chunk], "properties": ["hs_object_id"],
+                    "propertiesWithHistory": names.split(",")}
+            read = client.request_json("POST", f"crm/v3/objects/{obj}/batch/read", json=body)[0]
+            histories = {r["id"]: r.get("propertiesWithHistory", {}) for r in read["results"]}
+            for record in chunk:
+                record["propertiesWithHistory"] = histories.get(record["id"], {})
+        return page
 
     def archived_pages(obj: str, properties: tuple[str, ...]) -> Iterator[list[dict]]:
         """`?archived=true` in full (search never returns archived rows and the list has no filter),
@@ -94,7 +119,7 @@ def hubspot_source(
         `propertiesWithHistory=hs_latest_source,..._data_1,..._data_2` on list reads: channel, utm source,
         utm campaign; key account, contact_id, changed_at) and `contact_merges` (each id in
         `hs_merged_object_ids` with its survivor; key account, merged_id). Search results carry no
-        history, so an incremental run adds none."""
+        history: an incremental run reads it for the contacts found by batch read."""
         extra = {"propertiesWithHistory": ",".join(settings.CONTACT_HISTORY)}
         for page in modified_pages(settings.CONTACTS, settings.CONTACT_PROPERTIES, extra):
             histories = pop_histories(page)

@@ -22,6 +22,9 @@ DEAL_PROPERTIES = ("dealname", "amount", "dealstage", "pipeline", "closedate", "
 # of the latest-source properties (channel category, utm source, utm campaign)
 CONTACT_HISTORY = ("lifecyclestage", "hs_latest_source", "hs_latest_source_data_1", "hs_latest_source_data_2")
 DEAL_ASSOCIATIONS = ("contacts",)  # `associations` on the deal list read
+# Search returns no history: an incremental run reads it for the contacts search found by batch read, which
+# takes at most 50 ids a request when history is asked (100 otherwise)
+HISTORY_BATCH = 50
 
 CREDENTIAL = "sources.hubspot.access_token"
 REQUIRED = (CREDENTIAL,)
@@ -31,3 +34,7 @@ REQUESTS_PER_SECOND = 10
 BURST = 100
 SEARCH_REQUESTS_PER_SECOND = 5  # search has its own budget on top of the account's
 SEARCH_BURST = 5
+
+# `journey check`: one record of each object the source reads (a token without the scope gets 403)
+CHECK_READS = {"crm.objects.contacts.read": ("crm/v3/objects/contacts", {"limit": 1}),
+               "crm.objects.deals.read": ("crm/v3/objects/deals", {"limit": 1})}

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import dlt
+from dlt.common.configuration.inject import with_config
 
+from pipelines.check import Check, quick
 from pipelines.http import VendorClient, link_header_pages
 from pipelines.incremental import Cursor, backfill_window, with_account
 from pipelines.sources.shopify import settings
@@ -48,6 +50,25 @@ def deletion(event: dict) -> dict:
             "message": event.get("message")}
 
 
+def make_client(base_url: str, access_token: str, api_version: str) -> VendorClient:
+    return VendorClient("shopify", admin_url(base_url, api_version), {"X-Shopify-Access-Token": access_token},
+                        [access_token], settings.CREDENTIAL, requests_per_second=settings.REQUESTS_PER_SECOND,
+                        burst=settings.BURST)
+
+
+@with_config(sections=("sources", "shopify"))
+def check(base_url: str = dlt.config.value, access_token: str = dlt.secrets.value,
+          api_version: str = settings.API_VERSION) -> Check:
+    """`journey check`: the token's own scopes (`access_scopes.json`, at the shop root, unversioned) against
+    the ones the source needs."""
+    client = quick(make_client(base_url, access_token, api_version))
+    root = client.base_url.split("/admin/api/")[0]
+    granted = {s["handle"] for s in client.get(root + settings.ACCESS_SCOPES_PATH)[0]["access_scopes"]}
+    return Check("shopify", verified=sorted(set(settings.NEEDED_SCOPES) & granted),
+                 missing=[f"{scope}: needed for {why}" for scope, why in settings.NEEDED_SCOPES.items()
+                          if scope not in granted])
+
+
 @dlt.source(name="shopify", section="shopify", max_table_nesting=3)
 def shopify_source(
     base_url: str = dlt.config.value,
@@ -58,9 +79,7 @@ def shopify_source(
     backfill_start: str | None = None,
     backfill_end: str | None = None,
 ):
-    client = VendorClient("shopify", admin_url(base_url, api_version), {"X-Shopify-Access-Token": access_token},
-                          [access_token], settings.CREDENTIAL,
-                          requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
+    client = make_client(base_url, access_token, api_version)
     account = account or client.get("shop.json")[0]["shop"]["myshopify_domain"]
     window = backfill_window(backfill_start, backfill_end)
 

@@ -16,3 +16,9 @@ BURST = 40
 # listed in full each run (only the id, at the largest page) and staging flags those no longer listed.
 ORDER_DELETION_EVENTS = {"filter": "Order", "verb": "destroy"}
 CUSTOMER_ID_FIELDS = "id"
+
+# `journey check`: the scopes the app's token needs (Shopify lists a token's own scopes); without
+# read_all_orders Shopify silently serves only the last 60 days of orders
+ACCESS_SCOPES_PATH = "/admin/oauth/access_scopes.json"
+NEEDED_SCOPES = {"read_orders": "orders", "read_all_orders": "orders older than 60 days (else silently left out)",
+                 "read_customers": "customers and their consent"}

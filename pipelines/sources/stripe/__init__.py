@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import dlt
+from dlt.common.configuration.inject import with_config
 
+from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient
 from pipelines.incremental import Cursor, backfill_window, parse_time, with_account
 from pipelines.sources.stripe import settings
@@ -26,6 +28,19 @@ PRIMARY_KEY = ("source_account", "id")
 DELETED = {"deleted": {"data_type": "bool"}}
 
 
+def make_client(base_url: str, api_key: str, stripe_version: str) -> VendorClient:
+    return VendorClient("stripe", base_url, {"Authorization": f"Bearer {api_key}", "Stripe-Version": stripe_version},
+                        [api_key], settings.CREDENTIAL, requests_per_second=settings.REQUESTS_PER_SECOND,
+                        burst=settings.BURST)
+
+
+@with_config(sections=("sources", "stripe"))
+def check(api_key: str = dlt.secrets.value, base_url: str = settings.BASE_URL,
+          stripe_version: str = settings.STRIPE_VERSION) -> Check:
+    """`journey check`: one record of each list the source reads (a restricted key needs each permission)."""
+    return try_reads("stripe", make_client(base_url, api_key, stripe_version), settings.CHECK_READS)
+
+
 @dlt.source(name="stripe", section="stripe", max_table_nesting=2)
 def stripe_source(
     api_key: str = dlt.secrets.value,
@@ -36,9 +51,7 @@ def stripe_source(
     backfill_start: str | None = None,
     backfill_end: str | None = None,
 ):
-    client = VendorClient("stripe", base_url, {"Authorization": f"Bearer {api_key}",
-                                               "Stripe-Version": stripe_version}, [api_key], settings.CREDENTIAL,
-                          requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
+    client = make_client(base_url, api_key, stripe_version)
     clock = ServerClock(client)
     account = account or client.get("v1/account")[0]["id"]
     window = backfill_window(backfill_start, backfill_end)

@@ -25,3 +25,7 @@ EVENT_TYPES = {
 # Client-side pacing to the vendor budget (api-contracts.md), so its limit is respected before it is hit.
 REQUESTS_PER_SECOND = 25
 BURST = 25
+
+# `journey check`: one record of each list the source reads (a restricted key without a permission gets 403)
+CHECK_READS = {name: (f"v1/{name}", {"limit": 1}) for name in
+               ("customers", "charges", "payment_intents", "refunds", "balance_transactions", "events")}

@@ -1,5 +1,5 @@
 with contacts as (
-    select * from {{ source('activecampaign', 'contacts') }}
+    select * from {{ raw_table('activecampaign', 'contacts') }} as contacts
     where {{ completed_loads('activecampaign') }}
 ),
 

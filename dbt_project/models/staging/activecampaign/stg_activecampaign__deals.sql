@@ -1,5 +1,5 @@
 with deals as (
-    select * from {{ source('activecampaign', 'deals') }}
+    select * from {{ raw_table('activecampaign', 'deals') }} as deals
     where {{ completed_loads('activecampaign') }}
 ),
 

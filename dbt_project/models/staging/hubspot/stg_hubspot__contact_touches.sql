@@ -1,6 +1,6 @@
 with touches as (
     -- a side table with its own load ids: completed loads are filtered on it directly
-    select * from {{ source('hubspot', 'contacts_latest_source_history') }}
+    select * from {{ raw_table('hubspot', 'contacts_latest_source_history') }} as contacts_latest_source_history
     where {{ completed_loads('hubspot') }}
 ),
 

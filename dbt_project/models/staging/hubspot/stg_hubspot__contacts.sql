@@ -1,5 +1,5 @@
 with contacts as (
-    select * from {{ source('hubspot', 'contacts') }}
+    select * from {{ raw_table('hubspot', 'contacts') }} as contacts
     where {{ completed_loads('hubspot') }}
 ),
 

@@ -1,5 +1,5 @@
 with deal_contacts as (
-    select * from {{ source('hubspot', 'deal_contacts') }}
+    select * from {{ raw_table('hubspot', 'deal_contacts') }} as deal_contacts
     where {{ completed_loads('hubspot') }}
 ),
 

@@ -1,5 +1,5 @@
 with deals as (
-    select * from {{ source('hubspot', 'deals') }}
+    select * from {{ raw_table('hubspot', 'deals') }} as deals
     where {{ completed_loads('hubspot') }}
 ),
 

@@ -1,5 +1,5 @@
 with history as (
-    select * from {{ source('hubspot', 'contacts_lifecyclestage_history') }}
+    select * from {{ raw_table('hubspot', 'contacts_lifecyclestage_history') }} as contacts_lifecyclestage_history
     where {{ completed_loads('hubspot') }}
 ),
 

@@ -1,5 +1,15 @@
 with orders as (
-    select * from {{ source('shopify', 'orders') }}
+    select * from {{ raw_table('shopify', 'orders') }} as orders
+    where {{ completed_loads('shopify') }}
+),
+
+deletions as (
+    select
+        source_account as deleted_account,
+        id as deleted_order_id,
+        deleted_at as destroyed_at,
+        _dlt_load_id as deletion_load_id
+    from {{ raw_table('shopify', 'order_deletions') }} as deletions
     where {{ completed_loads('shopify') }}
 ),
 
@@ -29,13 +39,17 @@ renamed as (
         -- booleans
         financial_status in ({{ sql_list(var('counted_financial_statuses')) }}) as is_counted,
         cancelled_at is not null as is_cancelled,
+        deleted_order_id is not null as is_deleted,
         -- timestamps
         {{ to_utc('created_at') }} as created_at,
         {{ to_utc('updated_at') }} as updated_at,
         {{ to_utc('cancelled_at') }} as cancelled_at,
-        -- the dlt load that last wrote the row: the cursor of incremental models
-        _dlt_load_id
+        {{ to_utc('destroyed_at') }} as deleted_at,
+        -- the dlt load that last wrote the row or its deletion: the cursor of incremental models
+        {{ greatest_load_id('_dlt_load_id', 'deletion_load_id') }} as _dlt_load_id
     from orders
+    left join deletions
+        on orders.source_account = deletions.deleted_account and orders.id = deletions.deleted_order_id
 )
 
 select * from renamed

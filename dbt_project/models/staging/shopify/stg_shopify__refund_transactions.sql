@@ -1,10 +1,18 @@
 with transactions as (
-    select * from {{ source('shopify', 'orders__refunds__transactions') }}
+    select * from {{ raw_table('shopify', 'orders__refunds__transactions') }} as orders__refunds__transactions
 ),
 
 orders as (
-    -- only to carry the shop (source account) onto the child rows and keep completed loads
-    select _dlt_id, _dlt_load_id, source_account from {{ source('shopify', 'orders') }}
+    -- to carry the shop (source account) onto the child rows, keep completed loads, and convert at the
+    -- order's own rate
+    select
+        _dlt_id,
+        _dlt_load_id,
+        source_account,
+        currency as shop_currency,
+        {{ to_money('total_price_set__shop_money__amount') }} as shop_total,
+        {{ to_money('total_price_set__presentment_money__amount') }} as presentment_total
+    from {{ raw_table('shopify', 'orders') }} as orders
     where {{ completed_loads('shopify') }}
 ),
 
@@ -22,6 +30,11 @@ renamed as (
         transactions.currency,
         -- numerics
         {{ to_money('transactions.amount') }} as amount,
+        case
+            when upper(transactions.currency) = upper(orders.shop_currency)
+                then {{ to_money('transactions.amount') }}
+            else {{ convert_at_rate(to_money('transactions.amount'), 'orders.shop_total', 'orders.presentment_total') }}
+        end as shop_amount,
         -- booleans
         transactions.kind = 'refund' and transactions.status = 'success' as is_successful_refund,
         -- timestamps

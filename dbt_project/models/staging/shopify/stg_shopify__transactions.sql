@@ -1,10 +1,10 @@
 with transactions as (
-    select * from {{ source('shopify', 'orders__transactions') }}
+    select * from {{ raw_table('shopify', 'orders__transactions') }} as orders__transactions
 ),
 
 orders as (
     -- only to carry the shop (source account) onto the child rows and keep completed loads
-    select _dlt_id, source_account from {{ source('shopify', 'orders') }}
+    select _dlt_id, source_account from {{ raw_table('shopify', 'orders') }} as orders
     where {{ completed_loads('shopify') }}
 ),
 

@@ -1,5 +1,5 @@
 with balance_transactions as (
-    select * from {{ source('stripe', 'balance_transactions') }}
+    select * from {{ raw_table('stripe', 'balance_transactions') }} as balance_transactions
     where {{ completed_loads('stripe') }}
 ),
 

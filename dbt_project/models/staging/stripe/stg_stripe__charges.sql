@@ -1,5 +1,5 @@
 with charges as (
-    select * from {{ source('stripe', 'charges') }}
+    select * from {{ raw_table('stripe', 'charges') }} as charges
     where {{ completed_loads('stripe') }}
 ),
 

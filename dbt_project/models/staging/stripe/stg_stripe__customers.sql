@@ -1,5 +1,5 @@
 with customers as (
-    select * from {{ source('stripe', 'customers') }}
+    select * from {{ raw_table('stripe', 'customers') }} as customers
     where {{ completed_loads('stripe') }}
 ),
 
@@ -12,6 +12,8 @@ renamed as (
         -- strings
         {{ normalize_email('email') }} as email,
         name,
+        -- booleans
+        coalesce(deleted, false) as is_deleted,
         -- timestamps
         {{ from_unix_seconds('created') }} as created_at,
         -- the dlt load that last wrote the row: the cursor of incremental models
