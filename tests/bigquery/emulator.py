@@ -9,6 +9,7 @@ DuckDB looks for it. Imported (by the tests), it starts and stops emulators. Sta
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -88,6 +89,7 @@ class BigQueryEmulator:
                 [str(executable), "start", "--ephemeral", "--rest-host", "127.0.0.1", "--rest-port", str(self.port),
                  "--grpc-port", "0", "--project", self.project, "--log-level", "warning", "--log-format", "json"],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        atexit.register(self.stop)  # never left running by an interrupted session
         self._wait_ready()
         return self
 
