@@ -54,6 +54,9 @@ def test_the_flow_loads_builds_gates_and_publishes_on_bigquery(bigquery_run):
     assert set(summary.gate.freshness.values()) <= {"pass", "warn"}
     assert set(summary.published_rows) == set(PUBLIC_MARTS)
     assert summary.headline.people > 0 and summary.activation is None  # activation: DuckDB only so far
+    first = bigquery_run["first"]
+    assert first.dbt.failures == [] and first.gate.passed and first.published_rows == summary.published_rows
+    assert sum(sum(load.rows.values()) for load in first.loads) > sum(sum(load.rows.values()) for load in summary.loads)
 
 
 def test_the_largest_marts_are_partitioned_and_clustered_and_queries_capped(bigquery_run):
@@ -124,7 +127,8 @@ def test_publishing_again_switches_readers_to_the_new_version_at_once(bigquery_r
         assert bigquery.query(f"select count(*) from {view}", client)[0][0] == done.rows_per_table["dim_customers"]
         history = bigquery.query(f"select run_id from `{client.project}.{after}.run_history` order by published_at",
                                  client)
-        assert [r[0] for r in history] == [bigquery_run["summary"].run_id, "republish-test"]
+        runs = [bigquery_run["first"].run_id, bigquery_run["summary"].run_id, "republish-test"]
+        assert [r[0] for r in history] == runs
         assert before in {d.dataset_id for d in client.list_datasets()}  # kept for readers still on it
 
 
