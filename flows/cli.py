@@ -165,10 +165,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duckdb_only(command: str) -> int | None:
+    """Activation and the dashboard read the published DuckDB file: on BigQuery they would show another
+    warehouse's data, so they say so instead."""
+    from pipelines.warehouse import bigquery_project, destination_name
+
+    if destination_name() != "bigquery":
+        return None
+    print(f"journey {command}: not available on BigQuery yet (it reads the published DuckDB file); the published "
+          f"marts are in BigQuery as {bigquery_project() or '<project>'}.marts_published (README, BigQuery)",
+          file=sys.stderr)
+    return 2
+
+
 def cmd_activate(args: argparse.Namespace) -> int:
     from activation.run import activate, format_report
     from flows.publish import published_path
     from pipelines.warehouse import warehouse_path
+
+    if (refused := _duckdb_only("activate")) is not None:
+        return refused
 
     if args.sandbox_url:
         from pipelines.load import settings_from_index
@@ -247,6 +263,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the dashboard in the foreground. It reads only the published marts, named to it through
     `JOURNEY_PUBLISHED` (resolved here, so it follows `JOURNEY_WAREHOUSE` as every command does). Streamlit
     replaces this process, so Ctrl-C and a supervisor's signals reach the server itself."""
+    if (refused := _duckdb_only("dashboard")) is not None:
+        return refused
     from flows.publish import published_path
 
     root = Path(__file__).resolve().parents[1]
