@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sources", nargs="+", metavar="SOURCE", help="load only these sources")
     run.add_argument("--full-refresh", action="store_true",
                      help="drop each source's tables and cursors and read everything again")
+    _destination_arg(run)
 
     activate = commands.add_parser("activate", help="send conversions and CRM updates from the published marts to "
                                                     "the configured destinations (GA4, Meta, ActiveCampaign, HubSpot)")
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--source", required=True, help="the source to re-read")
     backfill.add_argument("--start", required=True, help="start of the range (ISO date or time, UTC)")
     backfill.add_argument("--end", required=True, help="end of the range (ISO date or time, UTC)")
+    _destination_arg(backfill)
 
     serve = commands.add_parser("serve", help="serve the scheduled Prefect deployments (needs a Prefect server)")
     _sandbox_args(serve, start=False)
@@ -92,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     advance.add_argument("--url", required=True, help="the running sandbox, e.g. http://127.0.0.1:8765")
     advance.add_argument("--days", type=float, required=True, help="days to move forward (fractions allowed)")
     return parser
+
+
+def _destination_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--destination", choices=("duckdb", "bigquery"),
+                        help="the warehouse: DuckDB (the default) or BigQuery, whose project, location and credentials "
+                             "come from JOURNEY_BIGQUERY_* and Google's usual settings; sets JOURNEY_DESTINATION")
+
+
+def _choose_destination(args: argparse.Namespace) -> None:
+    if getattr(args, "destination", None):
+        os.environ["JOURNEY_DESTINATION"] = args.destination
 
 
 def _sandbox_args(parser: argparse.ArgumentParser, start: bool = True) -> None:
@@ -145,7 +158,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from flows.elt import NothingConfigured, elt_flow
     from flows.summary import format_summary
+    from pipelines.warehouse import destination_name
 
+    _choose_destination(args)
     with ExitStack() as stack:
         _point_at_sandbox(args, stack)
         try:
@@ -154,16 +169,35 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"journey run: {error}", file=sys.stderr)
             return 2
     print(format_summary(summary))
+    if destination_name() == "bigquery":
+        print(f"\nQuery it in BigQuery: SELECT * FROM `{summary.published}.dim_customers`;")
+        return 0
     print(f"\nQuery it with any DuckDB client: ATTACH '{summary.published}' AS published (READ_ONLY); "
           "SELECT * FROM published.marts.dim_customers;")
     print("Open the dashboard on it: journey dashboard [--port P]")
     return 0
 
 
+def _duckdb_only(command: str) -> int | None:
+    """Activation and the dashboard read the published DuckDB file: on BigQuery they would show another
+    warehouse's data, so they say so instead."""
+    from pipelines.warehouse import bigquery_project, destination_name
+
+    if destination_name() != "bigquery":
+        return None
+    print(f"journey {command}: not available on BigQuery yet (it reads the published DuckDB file); the published "
+          f"marts are in BigQuery as {bigquery_project() or '<project>'}.marts_published (README, BigQuery)",
+          file=sys.stderr)
+    return 2
+
+
 def cmd_activate(args: argparse.Namespace) -> int:
     from activation.run import activate, format_report
     from flows.publish import published_path
     from pipelines.warehouse import warehouse_path
+
+    if (refused := _duckdb_only("activate")) is not None:
+        return refused
 
     if args.sandbox_url:
         from pipelines.load import settings_from_index
@@ -185,6 +219,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from flows.elt import backfill_flow
     from flows.summary import format_summary
 
+    _choose_destination(args)
     with ExitStack() as stack:
         _point_at_sandbox(args, stack)
         summary = backfill_flow(source=args.source, start=args.start, end=args.end)
@@ -240,6 +275,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the dashboard in the foreground. It reads only the published marts, named to it through
     `JOURNEY_PUBLISHED` (resolved here, so it follows `JOURNEY_WAREHOUSE` as every command does). Streamlit
     replaces this process, so Ctrl-C and a supervisor's signals reach the server itself."""
+    if (refused := _duckdb_only("dashboard")) is not None:
+        return refused
     from flows.publish import published_path
 
     root = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ import duckdb
 
 from flows.dbt import DbtResult, dbt_source_freshness
 from flows.publish import last_published, mart_row_counts
+from pipelines.warehouse import destination_name
 
 # A public mart holding less than this share of its rows at the last publish fails the gate.
 MIN_VOLUME_RATIO = float(os.environ.get("JOURNEY_GATE_MIN_VOLUME_RATIO", "0.5"))
@@ -47,6 +48,10 @@ def volume_problems(now: dict[str, int], before: dict[str, int] | None, min_rati
 def unlinked_records(warehouse: Path) -> dict[str, int]:
     """Source records the identity model could tie to no person (no email of their own and none through
     the orders they paid): kept in the warehouse and counted here, never silently dropped."""
+    if destination_name() == "bigquery":
+        from flows import bigquery
+
+        return bigquery.unlinked_records()
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return dict(con.execute(
             "select system, count(*) from intermediate.int_identity_records_unioned "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse import warehouse_path
+from pipelines.warehouse import destination_name, warehouse_path
 
 PUBLISHED_NAME = "marts.duckdb"
 RUN_HISTORY_DDL = """
@@ -50,6 +50,10 @@ def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def mart_row_counts(warehouse: Path) -> dict[str, int]:
+    if destination_name() == "bigquery":
+        from flows import bigquery
+
+        return bigquery.mart_row_counts()
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return {t: con.execute(f'select count(*) from marts."{t}"').fetchone()[0] for t in mart_tables(con)}
 
@@ -57,7 +61,12 @@ def mart_row_counts(warehouse: Path) -> dict[str, int]:
 def publish(warehouse: Path, published: Path, run_id: str, mode: str,
             high_water_marks: dict[str, dict[str, str]]) -> Published:
     """Copy every table of schema `marts` plus `run_history` to `published`, atomically. The caller holds
-    the warehouse lock."""
+    the warehouse lock. On BigQuery: a new versioned dataset behind stable views (flows/bigquery.py)."""
+    if destination_name() == "bigquery":
+        from flows import bigquery
+
+        done = bigquery.publish(run_id, mode, high_water_marks)
+        return Published(run_id, Path(done.path), done.rows_per_table, done.published_at)
     published.parent.mkdir(parents=True, exist_ok=True)
     temporary = published.with_name(f".{published.name}.{run_id}.tmp")
     temporary.unlink(missing_ok=True)
@@ -110,6 +119,10 @@ def connect_published(published: Path) -> duckdb.DuckDBPyConnection:
 
 def last_published(published: Path) -> dict | None:
     """The newest run in the published file (run_id, published_at, rows_per_table), or None."""
+    if destination_name() == "bigquery":
+        from flows import bigquery
+
+        return bigquery.last_published()
     if not published.exists():
         return None
     with connect_published(published) as con:

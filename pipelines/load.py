@@ -3,6 +3,7 @@ load (one at a time, under the warehouse lock). Also: which settings an unconfig
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -16,7 +17,14 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.http import VendorError
 from pipelines.sources import SOURCES, Source
-from pipelines.warehouse import pipelines_dir
+from pipelines.warehouse import (
+    bigquery_emulator,
+    bigquery_location,
+    bigquery_project,
+    destination_name,
+    emulator_credentials,
+    pipelines_dir,
+)
 
 
 @dataclass
@@ -66,11 +74,42 @@ def missing_settings(source: Source) -> list[str]:
     return missing
 
 
+def make_destination(warehouse: Path):
+    """dlt's destination for the configured warehouse: the DuckDB file, or BigQuery with dlt's own settings
+    (project, location and credentials under `destination.bigquery`, never in code)."""
+    if destination_name() == "bigquery":
+        project = bigquery_project()
+        settings = {"location": bigquery_location()}
+        if project:
+            settings["project_id"] = project
+        if bigquery_emulator():
+            if not project:
+                raise ValueError("BIGQUERY_EMULATOR_HOST is set: set JOURNEY_BIGQUERY_PROJECT, the emulator's project")
+            from dlt.common.configuration.specs import GcpOAuthCredentials
+
+            credentials = GcpOAuthCredentials()
+            credentials.parse_native_representation(emulator_credentials(project))
+            credentials.project_id = project
+            settings["credentials"] = credentials
+        return dlt.destinations.bigquery(**settings)
+    return dlt.destinations.duckdb(str(warehouse))
+
+
+def make_staging():
+    """For large BigQuery loads, a GCS bucket (`JOURNEY_BIGQUERY_STAGING_BUCKET`, `gs://...`) that load jobs
+    read the parquet files from; dlt's filesystem credentials as usual. Unset: files are uploaded directly."""
+    bucket = os.environ.get("JOURNEY_BIGQUERY_STAGING_BUCKET")
+    if destination_name() == "bigquery" and bucket:
+        return dlt.destinations.filesystem(bucket_url=bucket)
+    return None
+
+
 def make_pipeline(source: Source, warehouse: Path) -> dlt.Pipeline:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=f"journey_{source.name}",
-        destination=dlt.destinations.duckdb(str(warehouse)),
+        destination=make_destination(warehouse),
+        staging=make_staging(),
         dataset_name=source.dataset,
         pipelines_dir=str(pipelines_dir(warehouse)),
     )

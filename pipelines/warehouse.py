@@ -1,4 +1,10 @@
-"""Where the warehouse lives, and the facts that follow from it (dlt's state directory)."""
+"""Where the warehouse lives, and the facts that follow from it (dlt's state directory, the destination).
+
+The warehouse is DuckDB (default, embedded) or BigQuery, chosen by configuration only: `JOURNEY_DESTINATION`
+(`duckdb` or `bigquery`; `journey run --destination` sets it). On BigQuery, the project, location and
+credentials are dlt's usual settings (`DESTINATION__BIGQUERY__...`, a service-account JSON or application
+default credentials); dbt's `bigquery` target reads the same project (`JOURNEY_BIGQUERY_PROJECT`).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,12 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+DESTINATIONS = ("duckdb", "bigquery")
 
 
 def warehouse_path() -> Path:
-    """`JOURNEY_WAREHOUSE`, or `data/warehouse.duckdb`; relative paths are taken from the working directory."""
+    """`JOURNEY_WAREHOUSE`, or `data/warehouse.duckdb`; relative paths are taken from the working directory.
+    On BigQuery it names no data, only where dlt keeps its local working state (beside it)."""
     return Path(os.environ.get("JOURNEY_WAREHOUSE") or DEFAULT_WAREHOUSE).expanduser().resolve()
 
 
@@ -18,3 +26,40 @@ def pipelines_dir(warehouse: Path) -> Path:
     """dlt's working directory (incremental state) beside the warehouse file, so a new warehouse file
     never inherits another one's cursors."""
     return warehouse.with_name(warehouse.name + ".dlt")
+
+
+def destination_name() -> str:
+    """`JOURNEY_DESTINATION`: `duckdb` (default) or `bigquery`."""
+    name = (os.environ.get("JOURNEY_DESTINATION") or "duckdb").strip().lower()
+    if name not in DESTINATIONS:
+        raise ValueError(f"JOURNEY_DESTINATION={name!r}: choose one of {', '.join(DESTINATIONS)}")
+    return name
+
+
+def dbt_target() -> str:
+    """The dbt target (profiles.yml) for the chosen destination; `JOURNEY_DBT_TARGET` overrides it."""
+    return os.environ.get("JOURNEY_DBT_TARGET") or destination_name()
+
+
+def bigquery_project() -> str | None:
+    """`JOURNEY_BIGQUERY_PROJECT`: the project that holds the datasets (dlt's and dbt's); unset, dlt takes
+    its credentials' project."""
+    return os.environ.get("JOURNEY_BIGQUERY_PROJECT") or None
+
+
+def bigquery_location() -> str:
+    """`JOURNEY_BIGQUERY_LOCATION`: where datasets are created (default `US`)."""
+    return os.environ.get("JOURNEY_BIGQUERY_LOCATION") or "US"
+
+
+def bigquery_emulator() -> str | None:
+    """`BIGQUERY_EMULATOR_HOST` (with `http://`): the official client then talks to a local emulator."""
+    return os.environ.get("BIGQUERY_EMULATOR_HOST") or None
+
+
+def emulator_credentials(project: str):
+    """Credentials for a local emulator, which checks none: an access token that google-auth never tries to
+    refresh (no expiry), so nothing calls Google's token endpoint. dlt rejects anonymous credentials."""
+    from google.oauth2.credentials import Credentials
+
+    return Credentials(token="emulator", quota_project_id=project)

@@ -20,6 +20,24 @@
     end
 {%- endmacro %}
 
+{# Money divided by a count (an average), rounded half away from zero to the cent, exactly on every engine:
+   DuckDB divides decimals as doubles, so there it is done on whole cents; BigQuery divides NUMERIC exactly.
+   Null when the count is zero or null. #}
+{% macro money_divide(amount, count) -%}
+    {{ return(adapter.dispatch('money_divide', 'journey')(amount, count)) }}
+{%- endmacro %}
+
+{% macro default__money_divide(amount, count) -%}
+    cast(
+        sign({{ amount }}) * ((2 * abs(cast({{ amount }} * 100 as hugeint)) + {{ count }}) // (2 * nullif({{ count }}, 0)))
+        as {{ money_type() }}
+    ) * 0.01
+{%- endmacro %}
+
+{% macro bigquery__money_divide(amount, count) -%}
+    round(cast({{ amount }} as numeric) / nullif({{ count }}, 0), 2)
+{%- endmacro %}
+
 {# An amount in an order's presentment currency in the shop's currency, at the order's own rate (shop total /
    presentment total), rounded half-even to the cent (DESIGN.md, "Refunds"). #}
 {% macro convert_at_rate(amount, shop_total, presentment_total) -%}

@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         unique_key='event_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='merge' if target.type == 'bigquery' else 'delete+insert',
         on_schema_change='append_new_columns'
     )
 }}

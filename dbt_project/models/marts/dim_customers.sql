@@ -67,8 +67,8 @@ final as (
         cast(coalesce(order_totals.lifetime_gross_revenue, 0) as {{ money_type() }}) as lifetime_gross_revenue,
         cast(coalesce(order_totals.lifetime_refunds, 0) as {{ money_type() }}) as lifetime_refunds,
         cast(coalesce(order_totals.lifetime_net_revenue, 0) as {{ money_type() }}) as lifetime_net_revenue,
-        cast(order_totals.lifetime_gross_revenue / order_totals.lifetime_orders as {{ money_type() }})
-            as average_order_value,
+        cast({{ money_divide('order_totals.lifetime_gross_revenue', 'order_totals.lifetime_orders') }}
+            as {{ money_type() }}) as average_order_value,
         rfm.recency_days as days_since_last_order,
         rfm.r_score,
         rfm.f_score,

@@ -1,6 +1,13 @@
 -- Credit for each counted order over its person's touches within the lookback, under five models;
 -- credits sum to 1 per order and model, and each order's net revenue is shared out to the cent.
 {% set models = ['first_touch', 'last_touch', 'linear', 'position_based', 'time_decay'] %}
+{{
+    config(
+        partition_by={'field': 'converted_at', 'data_type': 'datetime', 'granularity': 'month'}
+            if target.type == 'bigquery' else none,
+        cluster_by=['attribution_model', 'customer_id'] if target.type == 'bigquery' else none
+    )
+}}
 
 with touches as (
     select * from {{ ref('int_attribution_touches') }}

@@ -1,6 +1,13 @@
 -- The customer journey: every event of every person, in order, with the time since their previous one.
 -- People are resolved here, at build time, from each event's source record, so when later data merges
 -- two identities their past events follow the person.
+{{
+    config(
+        partition_by={'field': 'event_at', 'data_type': 'datetime', 'granularity': 'month'}
+            if target.type == 'bigquery' else none,
+        cluster_by=['customer_id', 'event_type'] if target.type == 'bigquery' else none
+    )
+}}
 with recorded as (
     select * from {{ ref('int_journey_events_unioned') }}
 ),

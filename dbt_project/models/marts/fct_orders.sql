@@ -1,3 +1,10 @@
+{{
+    config(
+        partition_by={'field': 'created_at', 'data_type': 'datetime', 'granularity': 'month'}
+            if target.type == 'bigquery' else none,
+        cluster_by=['customer_id'] if target.type == 'bigquery' else none
+    )
+}}
 with orders as (
     select * from {{ ref('int_orders_netted') }}
 ),

@@ -50,7 +50,7 @@ activity as (
 
 final as (
     select
-        {{ surrogate_key(['months.cohort_month', 'months.month_number']) }} as cohort_month_key,
+        {{ surrogate_key(['cast(months.cohort_month as date)', 'months.month_number']) }} as cohort_month_key,
         cast(months.cohort_month as date) as cohort_month,
         months.month_number,
         months.cohort_size,
@@ -58,11 +58,11 @@ final as (
         coalesce(activity.orders, 0) as orders,
         cast(coalesce(activity.net_revenue, 0) as {{ money_type() }}) as net_revenue,
         round(1.0 * coalesce(activity.active_customers, 0) / months.cohort_size, 4) as retention_rate,
-        cast(
-            sum(coalesce(activity.net_revenue, 0)) over (
+        cast({{ money_divide(
+            'sum(coalesce(activity.net_revenue, 0)) over (
                 partition by months.cohort_month order by months.month_number
                 rows between unbounded preceding and current row
-            ) / months.cohort_size as {{ money_type() }}
+            )', 'months.cohort_size') }} as {{ money_type() }}
         ) as cumulative_net_revenue_per_customer
     from months
     left join activity
