@@ -9,6 +9,9 @@
 with transactions as (
     select * from {{ ref('stg_shopify__transactions') }}
     where is_payment
+        -- a deleted order's payments go with it (int_orders_netted and fct_orders drop the order); a charge
+        -- that paid it is listed alone
+        and order_key not in (select order_key from {{ ref('stg_shopify__orders') }} where is_deleted)
 ),
 
 orders as (
