@@ -19,6 +19,7 @@ import flows.elt  # noqa: E402,F401
 from pipelines.load import settings_from_index  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
 from sandbox.world import World  # noqa: E402
+from tests.environment import environment  # noqa: E402
 
 SEED = 7
 PEOPLE = 400
@@ -40,15 +41,8 @@ def sandbox_settings(sandbox: SandboxServer) -> Iterator[dict[str, str]]:
     """Every source pointed at the session's sandbox through dlt's environment variables. Not the
     activation destinations: their writes (CRM upserts) would change what later reads of this shared
     sandbox see; activation tests use sandboxes of their own."""
-    settings = settings_from_index(sandbox.index(), destinations=False)
-    saved = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)
-    yield settings
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with environment(settings_from_index(sandbox.index(), destinations=False)) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")

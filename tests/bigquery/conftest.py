@@ -3,28 +3,13 @@ leave one hanging), in its own process and environment (`make bqemulator`, which
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from flows.dbt import TARGET_PATH
 from tests.bigquery.emulator import BigQueryEmulator
-
-
-@contextmanager
-def environment(settings: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+from tests.environment import environment
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from flows.publish import connect_published
-from tests.bigquery.conftest import environment
+from tests.environment import environment
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 

@@ -9,8 +9,6 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from sandbox.truth import order_rows
 from sandbox.vendors.shopify import SHOP_DOMAIN
 from sandbox.webhooks import Delivery, deliveries_between
 from sandbox.world import World
+from tests.environment import environment
 from tests.webhooks.conftest import receiver_secrets, sandbox_control, wait_delivered
 from tests.webhooks.test_crash import free_port, start_receiver
 from webhooks.landing import Landing
@@ -33,19 +32,8 @@ pytestmark = [pytest.mark.webhooks, pytest.mark.slow]
 SEED, PEOPLE = 31, 150
 
 
-@contextmanager
-def pointed_at(server: SandboxServer) -> Iterator[None]:
-    settings = settings_from_index(server.index(), destinations=False)
-    saved = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def pointed_at(server: SandboxServer):
+    return environment(settings_from_index(server.index(), destinations=False))
 
 
 def record(delivery: Delivery, body: bytes | None = None, event_id: str | None = None) -> dict:
