@@ -240,7 +240,7 @@ def to_bigquery(sql: str, project: str, dataset: str) -> str:
     - `?` parameters numbered in the order they appear in the DuckDB text and named `@p1, @p2, ...`
       (numbered before translating, since a translation may reorder them, e.g. `filter (where ...)`);
     - `marts.<table>` qualified to `<project>.<dataset>.<table>`;
-    - weeks truncated as DuckDB does (ISO weeks, from Monday; BigQuery's plain WEEK starts on Sunday)."""
+    - weeks truncated as DuckDB does (from Monday: WEEK(MONDAY); BigQuery's plain WEEK starts on Sunday)."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.tokens import TokenType
@@ -262,5 +262,5 @@ def to_bigquery(sql: str, project: str, dataset: str) -> str:
     for trunc in tree.find_all(exp.DateTrunc, exp.TimestampTrunc, exp.DatetimeTrunc):
         unit = trunc.args.get("unit")
         if unit is not None and unit.name.upper() == "WEEK":
-            trunc.set("unit", exp.var("ISOWEEK"))
+            trunc.set("unit", exp.WeekStart(this=exp.var("MONDAY")))
     return tree.sql(dialect="bigquery")

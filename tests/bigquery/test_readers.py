@@ -2,8 +2,8 @@
 marts through flows/published.py, and every query they ask answers on BigQuery as on the DuckDB published file
 of the same world (`elt_run` and `bigquery_run` load the same sandbox world).
 
-Every panel query runs on the emulator (PANELS_NOT_RUN_ON_EMULATOR is empty); a panel listed there would be
-checked only to translate and parse with SQLGlot's BigQuery dialect. Not proven here: that BigQuery itself
+Every panel query runs on the emulator but those listed in PANELS_NOT_RUN_ON_EMULATOR, which are checked to
+translate and parse with SQLGlot's BigQuery dialect only. Not proven here: that BigQuery itself
 accepts the partition filters (the emulator enforces no `require_partition_filter`, test_bigquery.py), so the
 queries on the partitioned marts are checked for a bound on the partition column itself instead.
 """
@@ -29,7 +29,11 @@ from tests.bigquery.test_bigquery import canonical
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 
 # panel -> why it cannot run on the emulator; those are checked to translate and parse only
-PANELS_NOT_RUN_ON_EMULATOR: dict[str, str] = {}
+PANELS_NOT_RUN_ON_EMULATOR: dict[str, str] = {
+    # DuckDB's weeks start on Monday, so the layer asks BigQuery for DATE_TRUNC(..., WEEK(MONDAY)); bqemulator
+    # 1.4.0 truncates that to the Sunday before (it drops the MONDAY), and rejects ISOWEEK and DATE - INT64
+    "trend_week_ytd": "the emulator truncates WEEK(MONDAY) to Sunday",
+}
 # each warehouse's own runs (ids and times differ; the rows of the marts do not)
 RUN_PANELS = {"run", "run_history"}
 
@@ -101,7 +105,9 @@ def test_every_panel_query_returns_the_duckdb_rows_on_bigquery(bigquery_run, duc
         for panel, sql, params, on_duckdb in asked:
             name = panel.split("#")[0]
             if name in PANELS_NOT_RUN_ON_EMULATOR:
-                sqlglot.parse_one(layer.to_bigquery(sql, con.client.project, con.dataset), read="bigquery")
+                translated = layer.to_bigquery(sql, con.client.project, con.dataset)
+                sqlglot.parse_one(translated, read="bigquery")
+                assert "WEEK(MONDAY)" in translated, translated
                 continue
             try:
                 on_bigquery = con.execute(sql, params).fetchall()
@@ -124,7 +130,7 @@ def test_each_panel_answers_the_same_on_bigquery(bigquery_run, duckdb_asked):
     on_duckdb = duckdb_asked["answers"]
     assert on_bigquery.keys() == on_duckdb.keys()
     for panel, answer in on_duckdb.items():
-        if panel.split("#")[0] in RUN_PANELS:
+        if panel.split("#")[0] in RUN_PANELS | PANELS_NOT_RUN_ON_EMULATOR.keys():
             continue
         assert comparable(on_bigquery[panel]) == comparable(answer), panel
 
