@@ -171,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     if destination_name() == "bigquery":
         print(f"\nQuery it in BigQuery: SELECT * FROM `{summary.published}.dim_customers`;")
+        print("Open the dashboard on it: journey dashboard [--port P] (with JOURNEY_DESTINATION=bigquery)")
         return 0
     print(f"\nQuery it with any DuckDB client: ATTACH '{summary.published}' AS published (READ_ONLY); "
           "SELECT * FROM published.marts.dim_customers;")

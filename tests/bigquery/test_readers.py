@@ -42,7 +42,7 @@ class Recorder:
     """A published-marts object that notes every statement a panel asks, with its parameters."""
 
     def __init__(self, con):
-        self.con, self.panel, self.asked = con, None, []
+        self.con, self.panel, self.asked = con, "setup", []  # setup: what the page asks before its panels
 
     def execute(self, sql, params=None):
         self.asked.append((self.panel, sql, list(params or [])))
@@ -152,8 +152,8 @@ def comparable(answer):
 
 
 def _cell(value):
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
+        return None  # DuckDB's df() gives pd.NA in nullable columns, a frame of BigQuery rows None
     if isinstance(value, float | Decimal):
         return f"{float(value):.6f}"
     if isinstance(value, pd.Timestamp | datetime | date):
