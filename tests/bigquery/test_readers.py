@@ -154,7 +154,9 @@ def comparable(answer):
 def _cell(value):
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
         return None  # DuckDB's df() gives pd.NA in nullable columns, a frame of BigQuery rows None
-    if isinstance(value, float | Decimal):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | Decimal):  # DuckDB's df() turns an integer column with nulls into floats
         return f"{float(value):.6f}"
     if isinstance(value, pd.Timestamp | datetime | date):
         return pd.Timestamp(value).isoformat()
