@@ -197,18 +197,26 @@ class Rows:
         return list(self.rows)
 
     def df(self):
-        """As DuckDB's `df()` gives it: decimals as floats, dates as datetime64, so panels and charts see one
-        shape whichever warehouse answered."""
+        """As DuckDB's `df()` gives it: decimals as floats, dates as datetime64, integers with nulls as Int64,
+        so panels, tables and charts see one shape whichever warehouse answered."""
         import pandas as pd
 
         frame = pd.DataFrame.from_records(self.rows, columns=self.names)
         for name in frame.columns:
-            values = [v for v in frame[name] if v is not None]
+            column = self._column(name)  # the values as the warehouse gave them, before pandas' inference
+            values = [v for v in column if v is not None]
             if values and all(isinstance(v, Decimal) for v in values):
                 frame[name] = frame[name].astype("float64")
             elif values and all(isinstance(v, date) and not isinstance(v, datetime) for v in values):
                 frame[name] = pd.to_datetime(frame[name])
+            elif values and len(values) < len(column) and all(type(v) is int for v in values):
+                frame[name] = pd.array(column, dtype="Int64")
         return frame
+
+
+    def _column(self, name: str) -> list:
+        index = self.names.index(name)
+        return [row[index] for row in self.rows]
 
 
 def _parameter(name: str, value):
