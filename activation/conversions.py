@@ -74,6 +74,8 @@ refunds as (
     from marts.fct_journey_events e
     inner join marts.fct_orders o on o.source_account = e.source_account and o.order_id = e.order_id
     where e.event_type = 'refund_issued' and o.is_counted
+        -- every partition: BigQuery requires a filter on this partition column (flows/published.py)
+        and e.event_at >= timestamp '1900-01-01'
 )
 select c.kind || ':' || c.source_account || ':' || c.record_id, c.kind, c.source_account, c.order_id,
     c.order_name, c.customer_id, coalesce(p.email, c.email), c.occurred_at, c.value, c.currency, c.country,
@@ -84,11 +86,12 @@ order by c.occurred_at, c.kind, c.record_id
 """
 
 
-def read_conversions(published: Path) -> list[Conversion]:
-    """Every counted order and its refunds in the published marts, oldest first."""
-    from flows.publish import connect_published
+def read_conversions(published: Path | None = None) -> list[Conversion]:
+    """Every counted order and its refunds in the published marts, oldest first, on either warehouse
+    (flows/published.py: `published` is the DuckDB file, default `published_path()`; unused on BigQuery)."""
+    from flows.published import open_published
 
-    with connect_published(published) as con:
+    with open_published(published) as con:
         rows = con.execute(QUERY).fetchall()
     return [Conversion(conversion_id=r[0], kind=r[1], source_account=r[2], order_id=r[3], order_name=r[4],
                        customer_id=r[5], email=(r[6] or None), occurred_at=_utc(r[7]), value=Decimal(r[8]),

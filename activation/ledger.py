@@ -1,4 +1,10 @@
-"""`ops.activation_ledger` in the warehouse: one row per conversion and destination, its state and why.
+"""`ops.activation_ledger`: one row per conversion and destination, its state and why. It is a DuckDB table:
+in the warehouse itself on DuckDB; on BigQuery in a local DuckDB file beside the warehouse path
+(`activation_ledger.duckdb`, where dlt's state and the warehouse lock live), or `JOURNEY_ACTIVATION_LEDGER`
+on either (`ledger_path`). Not a BigQuery table: every batch writes it twice (pending, then sent) and each
+write must commit at once and be read back by the next run, which BigQuery DML (a job per statement, quotas on
+DML per table, conflicts between concurrent MERGEs) serves slowly; the warehouse lock that keeps one activation
+at a time is a local file too, so the ledger beside it is kept by the same one machine.
 
 `pending` is written before a batch is sent, `sent` (with the platform's response) right after it answers,
 so a rerun never resends what was recorded sent; a crash between the two leaves `pending`, which the next
@@ -10,6 +16,7 @@ once, so what a killed run recorded survives it. The caller holds the warehouse 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,12 +50,27 @@ create table if not exists ops.activation_ledger (
 )"""
 
 
+LEDGER_NAME = "activation_ledger.duckdb"
+
+
+def ledger_path(warehouse: Path) -> Path:
+    """`JOURNEY_ACTIVATION_LEDGER`; else the DuckDB warehouse itself, or on BigQuery `activation_ledger.duckdb`
+    beside the warehouse path (which names no data there, only where local state lives)."""
+    from pipelines.warehouse import destination_name
+
+    configured = os.environ.get("JOURNEY_ACTIVATION_LEDGER")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return warehouse.with_name(LEDGER_NAME) if destination_name() == "bigquery" else warehouse
+
+
 class Ledger:
     def __init__(self, warehouse: Path, read_only: bool = False):
         self.read_only = read_only
         if read_only and not warehouse.exists():
             self.con = None
             return
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(warehouse), read_only=read_only)
         if not read_only:
             self.con.execute("create schema if not exists ops")

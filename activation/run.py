@@ -25,7 +25,7 @@ from types import ModuleType
 from activation import activecampaign, ga4, hubspot, meta
 from activation.base import SEND_MARGIN, BatchRejected, Destination, NotConfigured
 from activation.conversions import Conversion, read_conversions
-from activation.ledger import FAILED, FINAL, NO_CONSENT, PENDING, SENT, TOO_OLD, Ledger
+from activation.ledger import FAILED, FINAL, NO_CONSENT, PENDING, SENT, TOO_OLD, Ledger, ledger_path
 from pipelines.http import VendorError
 
 # The one list of destinations; each module has the same shape (activation.base).
@@ -108,7 +108,8 @@ def configured_destinations(names: list[str] | None = None) -> tuple[list[Destin
 def activate(published: Path, warehouse: Path, dry_run: bool = False, names: list[str] | None = None,
              run_id: str | None = None, hold_lock: bool = True, conversions: list[Conversion] | None = None,
              crash: Callable[[str, str], None] = crash_from_env) -> ActivationReport:
-    """Send what the ledger has not finished to every configured destination. The caller that already holds
+    """Send what the ledger has not finished to every configured destination. Conversions are read from the
+    published marts on either warehouse; the ledger is `ledger_path(warehouse)`. The caller that already holds
     the warehouse lock (the ELT flow, after publishing) passes hold_lock=False."""
     from flows.lock import WarehouseLock
 
@@ -122,7 +123,7 @@ def activate(published: Path, warehouse: Path, dry_run: bool = False, names: lis
     report.conversions = len(conversions)
     lock = WarehouseLock(warehouse, purpose="activate") if hold_lock else nullcontext()
     with lock:
-        ledger = Ledger(warehouse, read_only=dry_run)
+        ledger = Ledger(ledger_path(warehouse), read_only=dry_run)
         try:
             for destination in destinations:
                 report.destinations.append(deliver(destination, conversions, ledger, report.run_id, dry_run, crash))

@@ -1,11 +1,12 @@
 """The customer-journey dashboard (Streamlit), Looker Studio style: a header with the date-range control,
 a row of scorecards with deltas, trends, the journey and data health.
 
-Run it with `journey dashboard`. It reads only the published marts (`JOURNEY_PUBLISHED`), never the
-warehouse a run is writing: every rerun of this script opens the published file read-only, asks all its
-queries on that one connection (so one page shows one run) and closes it, so a publish is seen on the next
-interaction, or within seconds by itself (a fragment watches the file's identity), without a restart, and
-a run is never blocked. Results are cached per run id.
+Run it with `journey dashboard`. It reads only the published marts, never the warehouse a run is writing,
+through flows/published.py on either warehouse: on DuckDB the published file (`JOURNEY_PUBLISHED`), on BigQuery
+the current published version. Every rerun of this script opens them read-only, asks all its queries in that
+one batch (so one page shows one run) and closes it, so a publish is seen on the next interaction, or within
+seconds by itself (a fragment watches the published identity), without a restart, and a run is never blocked.
+Results are cached per run id.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries, ranges
-from dashboard.queries import Filters, NotPublished
+from dashboard.queries import Filters, NotPublished, ReadFailed
 from dashboard.ranges import COMPARISONS, PRESETS, DateRange
 from dashboard.scorecards import scorecards
 from flows.publish import published_path
+from flows.published import location
 
 WATCH_EVERY = timedelta(seconds=10)
 NOT_YET = "not available yet: run `journey run` to publish `{}`"
@@ -182,7 +184,7 @@ def health_section(run: queries.Run, as_of: date, history: pd.DataFrame, payment
 @st.fragment(run_every=WATCH_EVERY)
 def watch_for_publish(path: Path) -> None:
     """Rerun the page when a run publishes, so an open page shows the new data without a click: a publish
-    renames a new file into place, so the file's identity (inode, mtime, size) changes."""
+    renames a new file into place (DuckDB) or points at a new version (BigQuery), so the identity changes."""
     if queries.file_identity(path) != st.session_state.get("published_identity"):
         st.rerun()
 
@@ -203,19 +205,19 @@ def main() -> None:
             page(con, path)
     except NotPublished as missing:
         st.info(str(missing))
-    except duckdb.Error as error:  # e.g. a file from an older layout: say so, the next refresh retries
-        st.error(f"The published marts at `{path}` could not be read ({error}). Publish again with `journey run`; "
-                 "this page reopens the file on its next refresh.")
+    except (duckdb.Error, ReadFailed) as error:  # e.g. an older layout: say so, the next refresh retries
+        st.error(f"The published marts at `{location(path)}` could not be read ({error}). Publish again with "
+                 "`journey run`; this page reopens them on its next refresh.")
 
 
 def page(con, path: Path) -> None:
     run = queries.latest_run(con)
     as_of = queries.as_of_date(con)
     if run is None or as_of is None:
-        raise NotPublished(queries.load_hint(path))
+        raise NotPublished(queries.load_hint(location(path)))
 
     def ask(name: str, *args):
-        return cached(con, str(path), run.run_id, name, *args)
+        return cached(con, con.where, run.run_id, name, *args)
 
     current, previous, comparison = header_controls(as_of, ask("first_date"))
     filters = sidebar_filters(ask("filter_options"))

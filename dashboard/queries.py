@@ -20,19 +20,18 @@ How the filters apply (the marts decide what is possible):
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from dashboard.ranges import DateRange, comparison_range, preset_range
-from flows.publish import connect_published
+from flows import published as layer
+from flows.published import NotPublished, ReadFailed  # noqa: F401  (the app catches them from here)
 
 GRAINS = ("day", "week", "month")
 ATTRIBUTION_COLUMNS = {"order_key", "attribution_model", "channel", "utm_source", "credit",
@@ -63,52 +62,32 @@ class Filters:
 NO_FILTERS = Filters()
 
 
-class NotPublished(Exception):
-    """The published file is missing or holds no run yet; the message says how to load data."""
+def load_hint(path: Path | str) -> str:
+    return layer.load_hint(str(path))
 
 
-def load_hint(path: Path) -> str:
-    return (f"No published data at `{path}` yet. Load some with `make run` (or `journey run --sandbox` for the "
-            "built-in sandbox); the dashboard picks it up on its next refresh, without a restart.")
-
-
-def file_identity(path: Path) -> tuple[int, int, int] | None:
-    """(inode, mtime ns, size) of the published file: a publish renames a new file into place, so this
-    changes with every run; None while there is no file."""
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+def file_identity(path: Path) -> tuple | None:
+    """Changes with every publish, None while nothing is published (flows/published.py `identity`: the file's
+    inode, mtime and size on DuckDB; the pointer table's metadata on BigQuery)."""
+    return layer.identity(path)
 
 
 @contextmanager
-def open_published(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection for one batch of queries, closed after it: it never holds the file across a
-    publish, and the next batch opens whichever file is in place then."""
-    if not Path(path).exists():
-        raise NotPublished(load_hint(path))
-    con = connect_published(Path(path))
-    try:
-        if not {"rpt_daily_kpis", "run_history"} <= set(tables(con)):
-            raise NotPublished(load_hint(path))
+def open_published(path: Path) -> Iterator[layer.DuckDBMarts | layer.BigQueryMarts]:
+    """The published marts for one batch of queries, closed after it (flows/published.py): on DuckDB the file
+    at `path`, never held across a publish; on BigQuery the version current when the batch opens (`path` is
+    not used). Either way the next batch sees whichever run is published then."""
+    with layer.open_published(path, required=("rpt_daily_kpis", "run_history")) as con:
         yield con
-    finally:
-        con.close()
 
 
-def tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+def tables(con) -> dict[str, set[str]]:
     """Each published mart table with its columns: panels whose table or columns are not published yet
     show a note instead of failing."""
-    found: dict[str, set[str]] = {}
-    for table, column in con.execute(
-            "select table_name, column_name from information_schema.columns "
-            "where table_schema = 'marts' and table_catalog = current_database()").fetchall():
-        found.setdefault(table, set()).add(column)
-    return found
+    return con.columns()
 
 
-def has(con: duckdb.DuckDBPyConnection, table: str, columns: set[str] | frozenset = frozenset()) -> bool:
+def has(con, table: str, columns: set[str] | frozenset = frozenset()) -> bool:
     found = tables(con)
     return table in found and set(columns) <= found[table]
 
@@ -120,18 +99,18 @@ class Run:
     rows_per_table: dict[str, int] = field(default_factory=dict)
 
 
-def latest_run(con: duckdb.DuckDBPyConnection) -> Run | None:
+def latest_run(con) -> Run | None:
     row = con.execute("select run_id, published_at, rows_per_table from marts.run_history "
                       "order by published_at desc, run_id desc limit 1").fetchone()
     return Run(row[0], row[1], json.loads(row[2] or "{}")) if row else None
 
 
-def as_of_date(con: duckdb.DuckDBPyConnection) -> date | None:
+def as_of_date(con) -> date | None:
     """The data's as-of date: the last day of `rpt_daily_kpis` (DESIGN.md: never the wall clock)."""
     return con.execute("select max(date_day) from marts.rpt_daily_kpis").fetchone()[0]
 
 
-def first_date(con: duckdb.DuckDBPyConnection) -> date | None:
+def first_date(con) -> date | None:
     return con.execute("select min(date_day) from marts.rpt_daily_kpis").fetchone()[0]
 
 
@@ -142,7 +121,7 @@ class FilterOptions:
     currencies: list[str]
 
 
-def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
+def filter_options(con) -> FilterOptions:
     """The values each filter offers; acquisition sources only once `dim_customers` carries them."""
     def values(sql: str) -> list[str]:
         return [value for (value,) in con.execute(sql).fetchall() if value is not None]
@@ -191,8 +170,39 @@ def _refund_days(rng: DateRange, filters: Filters) -> tuple[str, list]:
                 f"where {where} and o.order_date between ? and ?", [*params, rng.start, rng.end])
     people, params = _people_clause(filters, "e.customer_id")
     return ("select cast(e.event_at as date) as day, e.amount as refunds from marts.fct_journey_events as e "
-            f"where e.event_type = 'refund_issued' and cast(e.event_at as date) between ? and ? and {people}",
-            [rng.start, rng.end, *params])
+            f"where e.event_type = 'refund_issued' and e.event_at >= ? and e.event_at < ? and {people}",
+            [*_moments(rng), *params])
+
+
+def _moments(rng: DateRange) -> tuple[datetime, datetime]:
+    """[start, end + 1 day) as times: the bounds a query puts on a timestamp partition column itself, which
+    BigQuery requires on the published fct_journey_events and fct_attribution (a filter on a function of it,
+    like its date, does not count), and which lets DuckDB skip row groups by their min/max."""
+    return datetime.combine(rng.start, time()), datetime.combine(rng.end + timedelta(days=1), time())
+
+
+def _period(grain: str, column: str) -> str:
+    """The first day of `column`'s day, ISO week (from Monday) or month, as a date. Written so that SQLGlot's
+    BigQuery translation truncates a date (DATE_TRUNC), not a timestamp."""
+    if grain not in GRAINS:
+        raise ValueError(f"grain is one of {GRAINS}")
+    return f"cast(date_trunc('{grain}', cast({column} as date)) as date)"
+
+
+def _periods(rng: DateRange, grain: str) -> list[date]:
+    """Every period that [start, end] touches, as `_period` names them."""
+    first = {"day": rng.start, "week": rng.start - timedelta(days=rng.start.weekday()),
+             "month": rng.start.replace(day=1)}[grain]
+    periods = []
+    while first <= rng.end:
+        periods.append(first)
+        if grain == "day":
+            first += timedelta(days=1)
+        elif grain == "week":
+            first += timedelta(days=7)
+        else:
+            first = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return periods
 
 
 # --- scorecards -----------------------------------------------------------------------------------------
@@ -232,7 +242,7 @@ class Kpis:
         return float(self.refunds / self.gross_revenue) if self.gross_revenue else None
 
 
-def kpis(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_FILTERS) -> Kpis:
+def kpis(con, rng: DateRange, filters: Filters = NO_FILTERS) -> Kpis:
     """The scorecards: additive figures from `rpt_daily_kpis` without filters, from the facts with them;
     customers and returning customers always from the facts for exactly this range."""
     where, params = _orders_clause(filters)
@@ -256,15 +266,15 @@ def kpis(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_F
             [rng.start, rng.end, *people_params]).fetchone()[0]
         failed = con.execute(
             "select count(*) from marts.fct_journey_events where event_type = 'payment_failed' "
-            f"and cast(event_at as date) between ? and ? and {people}",
-            [rng.start, rng.end, *people_params]).fetchone()[0]
+            f"and event_at >= ? and event_at < ? and {people}",
+            [*_moments(rng), *people_params]).fetchone()[0]
     return Kpis(Decimal(gross), Decimal(refunds), int(orders), int(new), int(customers), int(returning),
                 int(contacts), int(failed))
 
 
 # --- trends ---------------------------------------------------------------------------------------------
 
-def trend(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_FILTERS,
+def trend(con, rng: DateRange, filters: Filters = NO_FILTERS,
           grain: str = "day") -> pd.DataFrame:
     """Revenue and orders per day, week (ISO, from Monday) or month, every period present; orders and
     customers split into new (first counted order) and returning (a later one)."""
@@ -274,11 +284,10 @@ def trend(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_
     refund_sql, refund_params = _refund_days(rng, filters)
     return con.execute(f"""
         with periods as (
-            select distinct date_trunc('{grain}', day)::date as period
-            from generate_series(?::date, ?::date, interval 1 day) as days(day)
+            select period from unnest(?) as periods(period)
         ),
         orders as (
-            select date_trunc('{grain}', o.order_date)::date as period,
+            select {_period(grain, "o.order_date")} as period,
                 sum(o.gross_revenue) as gross_revenue, count(*) as orders,
                 count(*) filter (where o.is_first_order) as new_orders,
                 count(*) filter (where o.order_sequence > 1) as returning_orders,
@@ -289,7 +298,7 @@ def trend(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_
             group by 1
         ),
         refunds as (
-            select date_trunc('{grain}', day)::date as period, sum(refunds) as refunds
+            select {_period(grain, "day")} as period, sum(refunds) as refunds
             from ({refund_sql}) group by 1
         )
         select periods.period,
@@ -303,12 +312,12 @@ def trend(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_
         left join orders on periods.period = orders.period
         left join refunds on periods.period = refunds.period
         order by periods.period
-    """, [rng.start, rng.end, *params, rng.start, rng.end, *refund_params]).df()
+    """, [_periods(rng, grain), *params, rng.start, rng.end, *refund_params]).df()
 
 
 # --- the journey ----------------------------------------------------------------------------------------
 
-def funnel(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_FILTERS) -> pd.DataFrame:
+def funnel(con, rng: DateRange, filters: Filters = NO_FILTERS) -> pd.DataFrame:
     """Contacts created in the range, how many of them have placed a first counted order by the as-of date,
     and how many a repeat order (new vs returning is the funnel itself, so that filter does not apply)."""
     people, people_params = _people_clause(filters, "c.customer_id")
@@ -323,16 +332,14 @@ def funnel(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO
             where {where} and o.customer_id in (select customer_id from contacts)
             group by 1
         )
-        select * from (values
-            (1, 'Contact created', (select count(*) from contacts)),
-            (2, 'First order', (select count(*) from buyers)),
-            (3, 'Repeat order', (select count(*) from buyers where orders >= 2))
-        ) as steps(step, stage, people)
+        select 1 as step, 'Contact created' as stage, (select count(*) from contacts) as people
+        union all select 2, 'First order', (select count(*) from buyers)
+        union all select 3, 'Repeat order', (select count(*) from buyers where orders >= 2)
         order by step
     """, [rng.start, rng.end, *people_params, *params]).df()
 
 
-def cohort_retention(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_FILTERS,
+def cohort_retention(con, rng: DateRange, filters: Filters = NO_FILTERS,
                      months: int = 12) -> pd.DataFrame:
     """Retention of the first-order cohorts that began in the range, widened to the `months` months ending
     with it (a week holds one cohort at most). Without filters from `rpt_cohort_retention`; with them,
@@ -349,12 +356,12 @@ def cohort_retention(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Fi
             select o.customer_id, o.order_date from marts.fct_orders as o where {where}
         ),
         firsts as (
-            select customer_id, date_trunc('month', min(order_date))::date as cohort_month from orders group by 1
+            select customer_id, min({_period("month", "order_date")}) as cohort_month from orders group by 1
         ),
         sizes as (select cohort_month, count(*) as cohort_size from firsts group by 1),
         active as (
             select firsts.cohort_month,
-                datediff('month', firsts.cohort_month, date_trunc('month', orders.order_date)) as month_number,
+                datediff('month', firsts.cohort_month, {_period("month", "orders.order_date")}) as month_number,
                 count(distinct orders.customer_id) as active_customers
             from orders inner join firsts on orders.customer_id = firsts.customer_id
             group by 1, 2
@@ -372,7 +379,7 @@ def _months_before(month: date, count: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def rfm_segments(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_FILTERS) -> pd.DataFrame:
+def rfm_segments(con, rng: DateRange, filters: Filters = NO_FILTERS) -> pd.DataFrame:
     """Customers who placed a matching counted order in the range, by their RFM segment (scored at the
     as-of date), with their lifetime figures."""
     where, params = _orders_clause(filters)
@@ -389,7 +396,7 @@ def rfm_segments(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filter
     """, [*params, rng.start, rng.end]).df()
 
 
-def attribution(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters = NO_FILTERS) -> pd.DataFrame | None:
+def attribution(con, rng: DateRange, filters: Filters = NO_FILTERS) -> pd.DataFrame | None:
     """Attributed conversions and net revenue by model, channel and source for conversions in the range;
     None until `fct_attribution` is published."""
     if not has(con, "fct_attribution", ATTRIBUTION_COLUMNS):
@@ -397,7 +404,7 @@ def attribution(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters
     # fct_attribution holds counted orders only: the join to fct_orders is needed only to apply filters
     where, params = _orders_clause(filters) if filters.active else ("true", [])
     join = "inner join marts.fct_orders as o on a.order_key = o.order_key" if filters.active else ""
-    # a range on the timestamp itself (not its date) lets DuckDB skip row groups by their min/max
+    # a range on the partition column itself (see _moments)
     return con.execute(f"""
         select a.attribution_model, coalesce(a.channel, '(none)') as channel,
             coalesce(a.utm_source, '(none)') as source,
@@ -407,12 +414,12 @@ def attribution(con: duckdb.DuckDBPyConnection, rng: DateRange, filters: Filters
         where a.converted_at >= ? and a.converted_at < ? and {where}
         group by 1, 2, 3
         order by 1, attributed_net_revenue desc, 2, 3
-    """, [rng.start, rng.end + timedelta(days=1), *params]).df()
+    """, [*_moments(rng), *params]).df()
 
 
 # --- data health ----------------------------------------------------------------------------------------
 
-def run_history(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFrame:
+def run_history(con, limit: int = 10) -> pd.DataFrame:
     return con.execute("select run_id, published_at, mode, rows_per_table from marts.run_history "
                        "order by published_at desc, run_id desc limit ?", [limit]).df()
 
@@ -423,7 +430,7 @@ UNMATCHED_SIDES = {
 }
 
 
-def unmatched_payments(con: duckdb.DuckDBPyConnection, limit: int = 50) -> dict | None:
+def unmatched_payments(con, limit: int = 50) -> dict | None:
     """Payments by how they matched, and the unmatched ones, reported apart by side: Stripe charges with no
     Shopify transaction, and Shopify transactions on the Stripe gateway with no charge. Transactions on other
     gateways (manual, ...) have no charge to match and are never counted as unmatched. About the published
@@ -458,7 +465,7 @@ def unmatched_payments(con: duckdb.DuckDBPyConnection, limit: int = 50) -> dict 
             "unmatched_transactions": transactions, "stripe_payments": stripe_payments}
 
 
-def unreconciled_orders(con: duckdb.DuckDBPyConnection) -> int:
+def unreconciled_orders(con) -> int:
     """Counted orders whose Stripe charge does not match their amount (or that no charge paid)."""
     return con.execute("select count(*) from marts.fct_orders where is_counted and not is_payment_reconciled"
                        ).fetchone()[0]
@@ -467,7 +474,7 @@ def unreconciled_orders(con: duckdb.DuckDBPyConnection) -> int:
 
 # --- one page view --------------------------------------------------------------------------------------
 
-def page_queries(con: duckdb.DuckDBPyConnection, filters: Filters = NO_FILTERS,
+def page_queries(con, filters: Filters = NO_FILTERS,
                  preset: str = "last_28") -> dict[str, Callable[[], object]]:
     """Every query one page view asks, by panel, for `preset` (compared with the previous period): each a
     call without arguments, so the tests can check every panel answers and `benchmarks/dashboard_latency.py`

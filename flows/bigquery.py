@@ -18,7 +18,6 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from pipelines.warehouse import bigquery_emulator, bigquery_location, bigquery_project, emulator_credentials
 
@@ -101,6 +100,19 @@ def published_dataset(client_=None) -> str | None:
     return rows[0][0] if rows else None
 
 
+def published_identity(client_=None) -> tuple | None:
+    """What changes with every publish, from the pointer table's metadata (no query, nothing billed, so a page
+    may ask it every few seconds); None before the first publish."""
+    from google.api_core.exceptions import NotFound
+
+    client_ = client_ or client()
+    try:
+        table = client_.get_table(f"{client_.project}.{PUBLISHED_DATASET}.{POINTER}")
+    except NotFound:
+        return None
+    return table.etag, table.modified, table.created
+
+
 def last_published(client_=None) -> dict | None:
     """The newest published run (run_id, published_at, rows_per_table), or None."""
     client_ = client_ or client()
@@ -113,16 +125,6 @@ def last_published(client_=None) -> dict | None:
         return None
     run_id, published_at, counts = rows[0]
     return {"run_id": run_id, "published_at": published_at, "rows_per_table": json.loads(counts)}
-
-
-def headline(client_=None) -> tuple[int, int, int, Decimal]:
-    """(people, customers, orders, net revenue) from the published dim_customers."""
-    client_ = client_ or client()
-    dataset = published_dataset(client_)
-    people, customers, orders, net = query(
-        "select count(*), countif(lifetime_orders > 0), coalesce(sum(lifetime_orders), 0), "
-        f"coalesce(sum(lifetime_net_revenue), 0) from {_name(client_, dataset, 'dim_customers')}", client_)[0]
-    return people, customers, int(orders), Decimal(net)
 
 
 def _ensure_dataset(client_, dataset: str) -> None:

@@ -171,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     if destination_name() == "bigquery":
         print(f"\nQuery it in BigQuery: SELECT * FROM `{summary.published}.dim_customers`;")
+        print("Open the dashboard on it: journey dashboard [--port P] (with JOURNEY_DESTINATION=bigquery)")
         return 0
     print(f"\nQuery it with any DuckDB client: ATTACH '{summary.published}' AS published (READ_ONLY); "
           "SELECT * FROM published.marts.dim_customers;")
@@ -178,35 +179,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duckdb_only(command: str) -> int | None:
-    """Activation and the dashboard read the published DuckDB file: on BigQuery they would show another
-    warehouse's data, so they say so instead."""
-    from pipelines.warehouse import bigquery_project, destination_name
-
-    if destination_name() != "bigquery":
-        return None
-    print(f"journey {command}: not available on BigQuery yet (it reads the published DuckDB file); the published "
-          f"marts are in BigQuery as {bigquery_project() or '<project>'}.marts_published (README, BigQuery)",
-          file=sys.stderr)
-    return 2
-
-
 def cmd_activate(args: argparse.Namespace) -> int:
     from activation.run import activate, format_report
     from flows.publish import published_path
+    from flows.published import identity, location
     from pipelines.warehouse import warehouse_path
-
-    if (refused := _duckdb_only("activate")) is not None:
-        return refused
 
     if args.sandbox_url:
         from pipelines.load import settings_from_index
 
         os.environ.update({k: v for k, v in settings_from_index(_index_of(args.sandbox_url)).items()
                            if k.startswith("ACTIVATION__")})
-    published = published_path()
-    if not published.exists():
-        print(f"journey activate: nothing published yet at {published}; run `journey run` first.", file=sys.stderr)
+    published = published_path()  # the DuckDB file; on BigQuery the layer reads the current version instead
+    if identity(published) is None:
+        print(f"journey activate: nothing published yet at {location(published)}; run `journey run` first.",
+              file=sys.stderr)
         return 2
     report = activate(published, warehouse_path(), dry_run=args.dry_run, names=args.destinations)
     print(format_report(report))
@@ -273,18 +260,17 @@ def dashboard_command(port: int) -> list[str]:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the dashboard in the foreground. It reads only the published marts, named to it through
-    `JOURNEY_PUBLISHED` (resolved here, so it follows `JOURNEY_WAREHOUSE` as every command does). Streamlit
-    replaces this process, so Ctrl-C and a supervisor's signals reach the server itself."""
-    if (refused := _duckdb_only("dashboard")) is not None:
-        return refused
+    `JOURNEY_PUBLISHED` (resolved here, so it follows `JOURNEY_WAREHOUSE` as every command does); on BigQuery
+    it reads the current published version (flows/published.py). Streamlit replaces this process, so Ctrl-C and
+    a supervisor's signals reach the server itself."""
     from flows.publish import published_path
+    from flows.published import location
 
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, JOURNEY_PUBLISHED=str(published_path()),
                # the app imports `dashboard` and `flows` from this checkout, installed or not
                PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
-    print(f"Dashboard: http://127.0.0.1:{args.port}/ (published marts {env['JOURNEY_PUBLISHED']}); Ctrl-C stops it.",
-          flush=True)
+    print(f"Dashboard: http://127.0.0.1:{args.port}/ (published marts {location()}); Ctrl-C stops it.", flush=True)
     command = dashboard_command(args.port)
     os.execve(command[0], command, env)
     return 0  # not reached: execve does not return

@@ -169,15 +169,11 @@ def _run(summary: RunSummary, sources: list[str], full_refresh: bool, backfill: 
             high_water = {result.source: result.high_water for result in summary.loads}
             summary.published_rows = publish_marts(warehouse, published, summary.run_id, summary.mode,
                                                    high_water).rows_per_table
-        if destination_name() == "bigquery":
-            # activation reads the published DuckDB file and keeps its ledger in DuckDB: not on BigQuery yet (README)
-            logger.warning("activation is not run on BigQuery yet (its ledger lives in DuckDB); nothing was sent")
-        else:
-            with _step(summary, "activate"):
-                summary.activation = activate_conversions(warehouse, published, summary.run_id)
-            if summary.activation.failed:
-                logger.error("activation: %d conversion(s) failed to send; they are retried by the next run while "
-                             "young enough (see the run report)", summary.activation.failed)
+        with _step(summary, "activate"):  # on BigQuery too: flows/published.py, activation/ledger.py
+            summary.activation = activate_conversions(warehouse, published, summary.run_id)
+        if summary.activation.failed:
+            logger.error("activation: %d conversion(s) failed to send; they are retried by the next run while "
+                         "young enough (see the run report)", summary.activation.failed)
     finally:
         lock.release()
     summary.headline = read_headline(summary.published)

@@ -38,15 +38,10 @@ class RunSummary:
 
 
 def read_headline(published: Path) -> Headline:
-    from flows.publish import connect_published
-    from pipelines.warehouse import destination_name
+    """From the published dim_customers, on either warehouse (flows/published.py)."""
+    from flows.published import open_published
 
-    if destination_name() == "bigquery":
-        from flows import bigquery
-
-        return Headline(*bigquery.headline())
-
-    with connect_published(published) as con:
+    with open_published(published) as con:
         people, customers, orders, net = con.execute(
             "select count(*), count(*) filter (where lifetime_orders > 0), "
             "coalesce(sum(lifetime_orders), 0), coalesce(sum(lifetime_net_revenue), 0) "

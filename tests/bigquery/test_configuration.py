@@ -41,12 +41,37 @@ def test_an_emulator_needs_a_project_and_gets_credentials_that_never_refresh(mon
     assert make_staging().destination_type.endswith("filesystem")
 
 
-@pytest.mark.parametrize("command", ["activate", "dashboard"])
-def test_duckdb_only_commands_refuse_on_bigquery_instead_of_showing_another_warehouse(monkeypatch, capsys, command):
+def test_the_dashboard_serves_on_bigquery_and_says_what_it_reads(monkeypatch, capsys):
+    """It used to refuse there; it now reads the published version through flows/published.py."""
+    started = []
     monkeypatch.setenv("JOURNEY_DESTINATION", "bigquery")
     monkeypatch.setenv("JOURNEY_BIGQUERY_PROJECT", "p1")
-    assert main([command]) == 2
-    assert "p1.marts_published" in capsys.readouterr().err
+    monkeypatch.setattr("os.execve", lambda path, command, env: started.append(command))
+    assert main(["dashboard", "--port", "8599"]) == 0
+    assert started and "streamlit" in started[0] and "p1.marts_published" in capsys.readouterr().out
+
+
+def test_the_activation_ledger_is_a_local_duckdb_file_on_bigquery(monkeypatch, tmp_path):
+    from activation.ledger import ledger_path
+
+    monkeypatch.delenv("JOURNEY_ACTIVATION_LEDGER", raising=False)
+    monkeypatch.delenv("JOURNEY_DESTINATION", raising=False)
+    assert ledger_path(tmp_path / "w.duckdb") == tmp_path / "w.duckdb"  # DuckDB: in the warehouse, as before
+    monkeypatch.setenv("JOURNEY_DESTINATION", "bigquery")
+    assert ledger_path(tmp_path / "w.duckdb") == tmp_path / "activation_ledger.duckdb"
+    monkeypatch.setenv("JOURNEY_ACTIVATION_LEDGER", str(tmp_path / "elsewhere" / "ledger.duckdb"))
+    assert ledger_path(tmp_path / "w.duckdb") == tmp_path / "elsewhere" / "ledger.duckdb"
+
+
+def test_duckdb_sql_is_translated_for_one_published_version():
+    from flows.published import to_bigquery
+
+    sql = ("select date_trunc('week', cast(o.order_date as date)), count(*) filter (where o.country = ?) "
+           "from marts.fct_orders as o where list_contains(?, o.currency) and o.note = '?' limit ?")
+    translated = to_bigquery(sql, "p-1", "marts_v1")
+    assert "`p-1`.`marts_v1`.`fct_orders`" in translated and "WEEK(MONDAY)" in translated
+    assert "COUNTIF(o.country = @p1)" in translated and "UNNEST(@p2)" in translated and "LIMIT @p3" in translated
+    assert "'?'" in translated  # a question mark in a string is not a parameter
 
 
 def test_the_emulator_environment_is_its_own(tmp_path):
