@@ -23,7 +23,7 @@ from activation.conversions import read_conversions
 from dashboard import queries
 from flows import published as layer
 from flows.bigquery import PARTITION_COLUMNS
-from tests.bigquery.conftest import environment
+from tests.environment import environment
 from tests.bigquery.test_bigquery import canonical
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
