@@ -23,8 +23,8 @@ from activation.conversions import read_conversions
 from dashboard import queries
 from flows import published as layer
 from flows.bigquery import PARTITION_COLUMNS
-from tests.environment import environment
 from tests.bigquery.test_bigquery import canonical
+from tests.environment import environment
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 
