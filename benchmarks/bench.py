@@ -29,7 +29,7 @@ not the vendors' quotas. In order, on one world:
 Record counts of floor, baseline and ours are checked endpoint by endpoint before any time is compared. It
 prints a table of ratios with the absolute figures beside them, and writes benchmarks/results/<UTC
 timestamp>.json (`--out`). `python benchmarks/bench.py --plot` draws run time and peak memory against world
-size from the result files (benchmarks/results/scaling.svg).
+size from the newest result file per size (benchmarks/scaling.svg).
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ DEFAULT_PEOPLE = 100_000
 QUICK_PEOPLE = 10_000
 DEFAULT_SEED = 7
 DEFAULT_ADVANCE_DAYS = 1.0
-RESULTS = HERE / "results"
+RESULTS = HERE / "results"  # git-ignored: figures are reported in README.md, not committed
+PLOT = HERE / "scaling.svg"  # committed: README.md shows it
 MEASUREMENTS = ("floor", "baseline", "baseline_parquet", "ours_full", "ours_incremental_nochange",
                 "ours_incremental_1pct", "dbt_full", "dbt_incremental")
 
@@ -282,9 +283,8 @@ def step_baseline(params: dict) -> dict:
     warehouse = Path(params["warehouse"])
     index = _bench_environment(params["url"], warehouse)
     import dlt
-    from dlt.sources.rest_api import rest_api_source
-
     import rest_api_baseline
+    from dlt.sources.rest_api import rest_api_source
 
     file_format = params.get("loader_file_format")
     pipelines, counts, per_vendor = {}, {}, {}
@@ -341,9 +341,9 @@ def step_dashboard(params: dict) -> dict:
     """Publish the marts (flows/publish.py), then time every panel query on them (dashboard_latency.py)."""
     warehouse, published = Path(params["warehouse"]), Path(params["published"])
     os.environ["JOURNEY_WAREHOUSE"] = str(warehouse)
-    from flows.publish import publish
-
     import dashboard_latency
+
+    from flows.publish import publish
 
     publish(warehouse, published, run_id=f"bench-{int(time.time())}", mode="bench", high_water_marks={})
     measured = dashboard_latency.measure(published, params["repeat"], "last_28")
@@ -498,7 +498,8 @@ def report(result: dict) -> str:
                   f"{d['page_unfiltered']['p50_ms']:.0f}/{d['page_unfiltered']['p95_ms']:.0f} ms, filtered "
                   f"{d['page_filtered']['p50_ms']:.0f}/{d['page_filtered']['p95_ms']:.0f} ms, worst panel p95 "
                   f"{d['worst_panel_p95_ms']:.0f} ms",
-              f"sandbox server peak RSS {m['sandbox']['peak_mb']:.0f} MiB (world built in {m['sandbox']['seconds']:.0f}s)"]
+              f"sandbox server peak RSS {m['sandbox']['peak_mb']:.0f} MiB "
+              f"(world built in {m['sandbox']['seconds']:.0f}s)"]
     return "\n".join(lines)
 
 
@@ -611,7 +612,7 @@ def plot(folder: Path = RESULTS, target: Path | None = None) -> Path:
     runs = load_results(folder)
     if not runs:
         raise SystemExit(f"no complete result files in {folder}")
-    target = target or folder / "scaling.svg"
+    target = target or PLOT
     width, height, pad = 460, 320, 58
     people = [r["people"] for r in runs]
     lo_x, hi_x = math.log10(min(people)) - 0.15, math.log10(max(people)) + 0.15
@@ -655,8 +656,8 @@ def plot(folder: Path = RESULTS, target: Path | None = None) -> Path:
     return target
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="journey bench", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options, shared by this script and `journey bench` (flows/cli.py)."""
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--people", type=int, default=DEFAULT_PEOPLE, help="people in the world (default %(default)s)")
     size.add_argument("--quick", action="store_true", help=f"{QUICK_PEOPLE:,} people")
@@ -664,12 +665,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--advance-days", type=float, default=DEFAULT_ADVANCE_DAYS,
                         help="days the sandbox clock moves before the 1%% incremental run (default %(default)s)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the result JSON goes (default %(default)s)")
-    parser.add_argument("--plot", action="store_true", help="only draw the scaling plot from the result files in --out")
-    parser.add_argument("--step", help=argparse.SUPPRESS)
-    parser.add_argument("--params", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.step:
-        return child_main(args.step, args.params)
+    parser.add_argument("--plot", action="store_true",
+                        help=f"only draw run time and peak memory against people from the result files in --out "
+                             f"(to {PLOT.relative_to(ROOT)})")
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Run what the parsed options ask; exit code 0 only when floor, baseline and ours fetched the same records."""
     if args.plot:
         print(f"wrote {plot(args.out)}")
         return 0
@@ -679,6 +681,17 @@ def main(argv: list[str] | None = None) -> int:
     print(report(result))
     print(f"\nwrote {path}")
     return 0 if result["records_check"]["equal"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--step", help=argparse.SUPPRESS)
+    parser.add_argument("--params", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.step:
+        return child_main(args.step, args.params)
+    return run_args(args)
 
 
 if __name__ == "__main__":
