@@ -404,6 +404,8 @@ def compare_records(results: dict) -> dict:
     ours = {k: v["records"] for k, v in results["ours_full"]["endpoints"].items()}
     table, mismatches = {}, []
     for name in ("floor", "baseline", "baseline_parquet"):
+        if "skipped" in results[name]:
+            continue
         theirs = {k: v["records"] for k, v in results[name]["endpoints"].items()}
         for key in sorted(set(ours) | set(theirs)):
             row = table.setdefault(key, {"ours_full": ours.get(key)})
@@ -422,6 +424,10 @@ def group_totals(endpoints: dict) -> dict[str, dict[str, float]]:
         for field in ("requests", "records", "seconds"):
             group[field] += figures.get(field, 0)
     return {g: {k: round(v, 3) for k, v in t.items()} for g, t in totals.items()}
+
+
+def _seconds(figures: dict) -> float | None:
+    return figures.get("seconds")
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -454,10 +460,10 @@ def ratios(results: dict) -> dict:
     ours, floor = results["ours_full"], results["floor"]
     dbt_full, dbt_incr = results["dbt_full"], results["dbt_incremental"]
     return {
-        "ours_over_floor": _ratio(ours["seconds"], floor["seconds"]),
-        "ours_extract_over_floor": _ratio(ours["extract_normalize_seconds"], floor["seconds"]),
-        "baseline_over_ours": _ratio(results["baseline"]["seconds"], ours["seconds"]),
-        "baseline_parquet_over_ours": _ratio(results["baseline_parquet"]["seconds"], ours["seconds"]),
+        "ours_over_floor": _ratio(ours["seconds"], _seconds(floor)),
+        "ours_extract_over_floor": _ratio(ours["extract_normalize_seconds"], _seconds(floor)),
+        "baseline_over_ours": _ratio(_seconds(results["baseline"]), ours["seconds"]),
+        "baseline_parquet_over_ours": _ratio(_seconds(results["baseline_parquet"]), ours["seconds"]),
         "incremental_nochange_over_full": _ratio(results["ours_incremental_nochange"]["seconds"], ours["seconds"]),
         "incremental_1pct_over_full": _ratio(results["ours_incremental_1pct"]["seconds"], ours["seconds"]),
         "dbt_incremental_over_full": _ratio(dbt_incr["seconds"], dbt_full["seconds"]),
@@ -473,6 +479,9 @@ def report(result: dict) -> str:
     lines += ["", f"{'measurement':<28}{'seconds':>10}{'records':>11}{'peak MiB':>10}   notes"]
     for name in MEASUREMENTS:
         x = m[name]
+        if "skipped" in x:
+            lines.append(f"{name:<28}{'skipped':>10}")
+            continue
         note = ""
         if "extract_normalize_seconds" in x:
             note = f"extract+normalize {x['extract_normalize_seconds']:.1f}s, load {x['load_seconds']:.1f}s"
@@ -527,13 +536,27 @@ def machine() -> dict:
 
 
 def run(people: int, seed: int = DEFAULT_SEED, out: Path = RESULTS, advance_days: float = DEFAULT_ADVANCE_DAYS,
-        dashboard_repeat: int = 20, workdir: Path | None = None) -> tuple[dict, Path]:
-    """The whole benchmark once; returns the result and the JSON file it wrote."""
+        dashboard_repeat: int = 20, workdir: Path | None = None, skip: tuple[str, ...] = ()) -> tuple[dict, Path]:
+    """The whole benchmark once; returns the result and the JSON file it wrote. `skip` names baseline
+    measurements not to run (recorded as skipped, e.g. where one would not fit this machine's memory); what is
+    done so far is kept in `<timestamp>.partial.json` while it runs."""
     from sandbox import process
 
     started_at = datetime.now(UTC)
     result: dict[str, Any] = {"people": people, "seed": seed, "commit": commit(), "machine": machine(),
                               "started_at": started_at.isoformat(timespec="seconds"), "advance_days": advance_days}
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{started_at:%Y%m%dT%H%M%SZ}.json"
+    partial = path.with_suffix(".partial.json")
+
+    def step(label: str, name: str, params: dict, work: Path) -> None:
+        if label in skip:
+            result[label] = {"skipped": "--skip"}
+            print(f"  {label}: skipped", flush=True)
+            return
+        result[label] = run_step(name, params, work, label)
+        partial.write_text(json.dumps(result, indent=1) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="journey-bench-", dir=workdir) as folder:
         work = Path(folder)
         print(f"journey bench: starting the sandbox ({people:,} people, seed {seed}, bench mode) ...", flush=True)
@@ -546,22 +569,20 @@ def run(people: int, seed: int = DEFAULT_SEED, out: Path = RESULTS, advance_days
             log = work / "requests_full.jsonl"
 
             def ours(label: str, full_refresh: bool, requests_log: Path | None = None) -> None:
-                result[label] = run_step("ours", {"url": url, "warehouse": str(warehouse), "full_refresh":
-                                                  full_refresh, "requests_log": str(requests_log or "")}, work, label)
+                step(label, "ours", {"url": url, "warehouse": str(warehouse), "full_refresh": full_refresh,
+                                     "requests_log": str(requests_log or "")}, work)
 
             ours("ours_full", True, log)
-            result["floor"] = run_step("floor", {"url": url, "warehouse": str(work / "floor.duckdb"),
-                                                 "requests_log": str(log)}, work, "floor")
+            step("floor", "floor", {"url": url, "warehouse": str(work / "floor.duckdb"), "requests_log": str(log)},
+                 work)
             for label, file_format in (("baseline", None), ("baseline_parquet", "parquet")):
                 folder_ = work / label
                 folder_.mkdir()
-                result[label] = run_step("baseline", {"url": url, "warehouse": str(folder_ / "warehouse.duckdb"),
-                                                      "loader_file_format": file_format}, work, label)
-            result["dbt_full"] = run_step("dbt", {"warehouse": str(warehouse), "full_refresh": True}, work,
-                                          "dbt_full")
-            result["dashboard"] = run_step("dashboard", {"warehouse": str(warehouse), "repeat": dashboard_repeat,
-                                                         "published": str(work / "ours" / "marts.duckdb")},
-                                           work, "dashboard")
+                step(label, "baseline", {"url": url, "warehouse": str(folder_ / "warehouse.duckdb"),
+                                         "loader_file_format": file_format}, work)
+            step("dbt_full", "dbt", {"warehouse": str(warehouse), "full_refresh": True}, work)
+            step("dashboard", "dashboard", {"warehouse": str(warehouse), "repeat": dashboard_repeat,
+                                            "published": str(work / "ours" / "marts.duckdb")}, work)
             ours("ours_incremental_nochange", False)
             print(f"  advancing the sandbox clock {advance_days:g} day(s) ...", end="", flush=True)
             began = time.perf_counter()
@@ -570,23 +591,21 @@ def run(people: int, seed: int = DEFAULT_SEED, out: Path = RESULTS, advance_days
             result["sandbox"]["clock_after_advance"] = stats.get("clock")
             print(f" {result['sandbox']['advance_seconds']:.1f}s", flush=True)
             ours("ours_incremental_1pct", False)
-            result["dbt_incremental"] = run_step("dbt", {"warehouse": str(warehouse), "full_refresh": False}, work,
-                                                 "dbt_incremental")
+            step("dbt_incremental", "dbt", {"warehouse": str(warehouse), "full_refresh": False}, work)
             result["sandbox"]["peak_mb"] = round((sandbox.peak_rss_kib() or 0) / 1024, 1)
     result["records_check"] = compare_records(result)
     result["ratios"] = ratios(result)
     result["incremental"] = incremental_split(result)
     result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{started_at:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
+    partial.unlink(missing_ok=True)
     return result, path
 
 
 # --- the plot: run time and peak memory against world size ---------------------------------------------------
 def load_results(folder: Path) -> list[dict]:
     found = []
-    for path in sorted(folder.glob("2*.json")):
+    for path in sorted(folder.glob("2*Z.json")):
         try:
             data = json.loads(path.read_text())
         except ValueError:
@@ -619,7 +638,7 @@ def plot(folder: Path = RESULTS, target: Path | None = None) -> Path:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width + 200}" height="{height + 40}" '
              f'font-family="sans-serif" font-size="11">']
     for panel, (field, title) in enumerate((("seconds", "run time (s)"), ("peak_mb", "peak memory (MiB)"))):
-        values = [r[m][field] for r in runs for m in PLOTTED if r[m][field] > 0]
+        values = [r[m][field] for r in runs for m in PLOTTED if r[m].get(field, 0) > 0]
         lo_y, hi_y = math.log10(min(values)) - 0.1, math.log10(max(values)) + 0.1
         ox = panel * width
 
@@ -643,7 +662,7 @@ def plot(folder: Path = RESULTS, target: Path | None = None) -> Path:
                                  f'stroke="#ddd"/><text x="{ox + pad - 4}" y="{py(v) + 4:.1f}" '
                                  f'text-anchor="end">{v:g}</text>')
         for name, colour in zip(PLOTTED, COLOURS, strict=True):
-            points = [(px(r["people"]), py(r[name][field])) for r in runs if r[name][field] > 0]
+            points = [(px(r["people"]), py(r[name][field])) for r in runs if r[name].get(field, 0) > 0]
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
             parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
@@ -665,6 +684,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--advance-days", type=float, default=DEFAULT_ADVANCE_DAYS,
                         help="days the sandbox clock moves before the 1%% incremental run (default %(default)s)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the result JSON goes (default %(default)s)")
+    parser.add_argument("--skip", nargs="+", default=[], choices=("floor", "baseline", "baseline_parquet"),
+                        metavar="MEASUREMENT", help="baseline measurements not to run (floor, baseline, "
+                                                    "baseline_parquet): recorded as skipped")
     parser.add_argument("--plot", action="store_true",
                         help=f"only draw run time and peak memory against people from the result files in --out "
                              f"(to {PLOT.relative_to(ROOT)})")
@@ -676,7 +698,7 @@ def run_args(args: argparse.Namespace) -> int:
         print(f"wrote {plot(args.out)}")
         return 0
     people = QUICK_PEOPLE if args.quick else args.people
-    result, path = run(people, seed=args.seed, out=args.out, advance_days=args.advance_days)
+    result, path = run(people, seed=args.seed, out=args.out, advance_days=args.advance_days, skip=tuple(args.skip))
     print()
     print(report(result))
     print(f"\nwrote {path}")
