@@ -604,17 +604,18 @@ def run(people: int, seed: int = DEFAULT_SEED, out: Path = RESULTS, advance_days
 
 # --- the plot: run time and peak memory against world size ---------------------------------------------------
 def load_results(folder: Path) -> list[dict]:
-    found = []
-    for path in sorted(folder.glob("2*Z.json")):
+    """The newest complete result per world size, or, for a size with none, the newest partial one (a run cut
+    short: `<timestamp>.partial.json`), whose missing measurements are left out of the plot."""
+    complete, partial = {}, {}
+    for path in sorted(folder.glob("2*Z*.json")):
         try:
             data = json.loads(path.read_text())
         except ValueError:
             continue
-        if all(name in data for name in MEASUREMENTS):
-            found.append(data)
-    latest = {}
-    for data in found:  # the newest result per world size
-        latest[data["people"]] = data
+        if "people" not in data or "ours_full" not in data:
+            continue
+        (complete if all(name in data for name in MEASUREMENTS) else partial)[data["people"]] = data
+    latest = {**partial, **complete}
     return [latest[k] for k in sorted(latest)]
 
 
@@ -638,7 +639,7 @@ def plot(folder: Path = RESULTS, target: Path | None = None) -> Path:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width + 200}" height="{height + 40}" '
              f'font-family="sans-serif" font-size="11">']
     for panel, (field, title) in enumerate((("seconds", "run time (s)"), ("peak_mb", "peak memory (MiB)"))):
-        values = [r[m][field] for r in runs for m in PLOTTED if r[m].get(field, 0) > 0]
+        values = [r[m][field] for r in runs for m in PLOTTED if r.get(m, {}).get(field, 0) > 0]
         lo_y, hi_y = math.log10(min(values)) - 0.1, math.log10(max(values)) + 0.1
         ox = panel * width
 
@@ -662,7 +663,7 @@ def plot(folder: Path = RESULTS, target: Path | None = None) -> Path:
                                  f'stroke="#ddd"/><text x="{ox + pad - 4}" y="{py(v) + 4:.1f}" '
                                  f'text-anchor="end">{v:g}</text>')
         for name, colour in zip(PLOTTED, COLOURS, strict=True):
-            points = [(px(r["people"]), py(r[name][field])) for r in runs if r[name].get(field, 0) > 0]
+            points = [(px(r["people"]), py(r[name][field])) for r in runs if r.get(name, {}).get(field, 0) > 0]
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
             parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
