@@ -636,7 +636,7 @@ def plot(folder: Path = RESULTS, target: Path | None = None) -> Path:
     width, height, pad = 460, 320, 58
     people = [r["people"] for r in runs]
     lo_x, hi_x = math.log10(min(people)) - 0.15, math.log10(max(people)) + 0.15
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width + 200}" height="{height + 40}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width + 200}" height="{height}" '
              f'font-family="sans-serif" font-size="11">']
     for panel, (field, title) in enumerate((("seconds", "run time (s)"), ("peak_mb", "peak memory (MiB)"))):
         values = [r[m][field] for r in runs for m in PLOTTED if r.get(m, {}).get(field, 0) > 0]
@@ -647,14 +647,14 @@ def plot(folder: Path = RESULTS, target: Path | None = None) -> Path:
             return ox + pad + (math.log10(v) - lo_x) / (hi_x - lo_x) * (width - 2 * pad)
 
         def py(v: float, lo_y: float = lo_y, hi_y: float = hi_y) -> float:
-            return height - pad + 20 - (math.log10(v) - lo_y) / (hi_y - lo_y) * (height - 2 * pad)
+            return height - pad - 20 - (math.log10(v) - lo_y) / (hi_y - lo_y) * (height - 2 * pad)
 
         parts.append(f'<text x="{ox + width / 2}" y="16" text-anchor="middle" font-weight="bold">{title} '
                      f'vs people (log-log)</text>')
         parts.append(f'<rect x="{ox + pad}" y="{pad - 20}" width="{width - 2 * pad}" height="{height - 2 * pad}" '
                      f'fill="none" stroke="#333"/>')
         for n in people:
-            parts.append(f'<text x="{px(n):.1f}" y="{height - pad + 36}" text-anchor="middle">{n:,}</text>')
+            parts.append(f'<text x="{px(n):.1f}" y="{height - pad - 4}" text-anchor="middle">{n:,}</text>')
         for exponent in range(math.floor(lo_y), math.ceil(hi_y) + 1):
             for mantissa in (1, 2, 5):
                 v = mantissa * 10 ** exponent
