@@ -2,6 +2,7 @@
 incremental, dbt full and incremental, dashboard latency, and the peak memory of every step.
 
     python benchmarks/bench.py [--people N | --quick] [--seed S] [--advance-days D] [--out DIR]
+                               [--skip baseline ...] [--plot]
     journey bench ...                      (the same, through flows/cli.py)
 
 It starts the sandbox in bench mode in a process of its own (sandbox/process.py: vendor rate limits lifted,
