@@ -93,7 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     advance = sandbox_commands.add_parser("advance", help="move a running sandbox's clock forward")
     advance.add_argument("--url", required=True, help="the running sandbox, e.g. http://127.0.0.1:8765")
     advance.add_argument("--days", type=float, required=True, help="days to move forward (fractions allowed)")
+    bench = commands.add_parser("bench", help="benchmark the ELT against a floor and dlt's rest_api baseline on a "
+                                              "sandbox world: full, incremental, dbt, dashboard, peak memory "
+                                              "(benchmarks/bench.py)")
+    _bench_module().add_arguments(bench)
     return parser
+
+
+def _bench_module():
+    """benchmarks/bench.py, which holds the benchmark (it is a script beside the other benchmarks, not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+    spec = importlib.util.spec_from_file_location("journey_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _destination_arg(parser: argparse.ArgumentParser) -> None:
@@ -342,6 +357,10 @@ def _advance_sandbox(url: str, days: float) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    return _bench_module().run_args(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # dlt warns on every load about vendor fields that happen to be all null; our own warnings stay on
@@ -350,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": cmd_run, "check": cmd_check, "activate": cmd_activate, "backfill": cmd_backfill,
                 "serve": cmd_serve, "docs": cmd_docs, "dashboard": cmd_dashboard, "sandbox": cmd_sandbox,
-                "webhooks": cmd_webhooks}
+                "webhooks": cmd_webhooks, "bench": cmd_bench}
     try:
         return handlers[args.command](args)
     except Exception as error:  # one readable line, not a traceback, for what a user can fix

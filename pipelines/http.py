@@ -86,7 +86,10 @@ class VendorClient:
     pages_fetched: int = 0
 
     def __post_init__(self) -> None:
-        self.throttle = Throttle(self.requests_per_second, self.burst)
+        # JOURNEY_HTTP_PACING=off lifts client-side pacing: only for a server without limits (the sandbox in
+        # bench mode, benchmarks/bench.py); against a real vendor it would just meet its 429s
+        paced = os.environ.get("JOURNEY_HTTP_PACING", "on").strip().lower() not in ("off", "0", "false", "no")
+        self.throttle = Throttle(self.requests_per_second if paced else None, self.burst)
         self.base_url = self.base_url.rstrip("/")
         self.session.headers.update({"Accept": "application/json", "User-Agent": "customer-journey-elt/0.1"})
         self.session.headers.update(self.headers)

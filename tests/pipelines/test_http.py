@@ -137,3 +137,14 @@ def test_throttle_paces_calls_to_the_budget_after_the_burst():
         throttle.wait()
     assert burst_done - started < 0.05  # the burst goes at once
     assert time.monotonic() - burst_done >= 4 / 20 - 0.01  # then one call per 1/20 s
+
+
+def test_pacing_is_on_unless_lifted_for_an_unlimited_server(monkeypatch):
+    def paced_interval() -> float:
+        return VendorClient("shopify", "http://127.0.0.1:1", {}, [], "sources.shopify.access_token",
+                            requests_per_second=2, burst=40).throttle.interval
+
+    monkeypatch.delenv("JOURNEY_HTTP_PACING", raising=False)
+    assert paced_interval() == 0.5
+    monkeypatch.setenv("JOURNEY_HTTP_PACING", "off")  # what journey bench sets against the bench-mode sandbox
+    assert paced_interval() == 0.0
