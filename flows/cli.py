@@ -14,6 +14,10 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
+# A run without PREFECT_API_URL starts a temporary Prefect server; its 20 s default start-up wait is too short
+# on a busy 2-core machine (seen in CI-like runs). Set before anything imports Prefect; yours wins if set.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
 DEFAULT_SEED = 42
 DEFAULT_PEOPLE = 2000
 
@@ -29,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="the whole ELT once: extract, load, dbt build, gate, publish, activate")
     _sandbox_args(run)
-    run.add_argument("--sources", nargs="+", metavar="SOURCE", help="load only these sources")
+    run.add_argument("--sources", nargs="+", metavar="SOURCE",
+                     help="load only these vendors (each with all its configured accounts) or accounts (shopify.eu)")
     run.add_argument("--full-refresh", action="store_true",
                      help="drop each source's tables and cursors and read everything again")
     _destination_arg(run)
@@ -47,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     backfill = commands.add_parser("backfill", help="re-read one source for a date range, cursors untouched")
     _sandbox_args(backfill)
-    backfill.add_argument("--source", required=True, help="the source to re-read")
+    backfill.add_argument("--source", required=True,
+                          help="the vendor (all its accounts) or account (shopify.eu) to re-read")
     backfill.add_argument("--start", required=True, help="start of the range (ISO date or time, UTC)")
     backfill.add_argument("--end", required=True, help="end of the range (ISO date or time, UTC)")
     _destination_arg(backfill)
@@ -159,12 +165,13 @@ def _index_of(url: str) -> dict:
 def cmd_check(args: argparse.Namespace) -> int:
     from pipelines.check import report, run_checks
     from pipelines.load import missing_settings
-    from pipelines.sources import SOURCES
+    from pipelines.sources import source_of, units
 
     with ExitStack() as stack:
         _point_at_sandbox(args, stack)
-        checks = run_checks({name: source.check for name, source in SOURCES.items()},
-                            {name: missing_settings(source) for name, source in SOURCES.items()})
+        configured = units()
+        checks = run_checks({unit: source_of(unit)[0].checker(source_of(unit)[1]) for unit in configured},
+                            {unit: missing_settings(unit) for unit in configured})
     text, code = report(checks)
     print(text)
     return code

@@ -28,7 +28,7 @@ from flows.summary import RunSummary, read_headline, report_markdown
 from pipelines.http import VendorError
 from pipelines.incremental import backfill_window
 from pipelines.load import LoadResult, extract_normalize, load_staged, missing_settings
-from pipelines.sources import SOURCES
+from pipelines.sources import units
 from pipelines.warehouse import destination_name, warehouse_path
 from webhooks.merge import merge_landed
 from webhooks.settings import landing_path
@@ -39,12 +39,10 @@ class NothingConfigured(RuntimeError):
 
 
 def plan_sources(requested: list[str] | None) -> tuple[list[str], dict[str, list[str]]]:
-    """The sources to load (configured ones among those requested) and, for the rest, what they lack."""
-    names = requested or list(SOURCES)
-    unknown = [n for n in names if n not in SOURCES]
-    if unknown:
-        raise ValueError(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
-    missing = {n: missing_settings(SOURCES[n]) for n in names}
+    """The vendor accounts to load (`shopify`, or `shopify.eu` and `shopify.us` when several are
+    configured) among those requested, and for the rest, the settings each lacks."""
+    names = units(requested)
+    missing = {n: missing_settings(n) for n in names}
     ready = [n for n in names if not missing[n]]
     if not ready:
         listing = "; ".join(f"{n}: {', '.join(m)}" for n, m in missing.items())

@@ -8,7 +8,7 @@ sections, so whatever configures a run configures its check); this module runs t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipelines.http import VendorClient, VendorError
 
@@ -51,7 +51,7 @@ def try_reads(vendor: str, client: VendorClient, reads: dict[str, tuple[str, dic
 
 
 def run_checks(sources: dict[str, Callable[[], Check]], missing_settings: dict[str, list[str]]) -> list[Check]:
-    """Every vendor's check; an unconfigured one is reported with the settings it lacks."""
+    """Every vendor account's check; an unconfigured one is reported with the settings it lacks."""
     checks = []
     for vendor, check in sources.items():
         if missing_settings.get(vendor):
@@ -59,7 +59,7 @@ def run_checks(sources: dict[str, Callable[[], Check]], missing_settings: dict[s
                                 problem=f"not configured: set {', '.join(missing_settings[vendor])}"))
             continue
         try:
-            checks.append(check())
+            checks.append(replace(check(), vendor=vendor))  # named as configured: `shopify.eu`
         except VendorError as error:
             checks.append(Check(vendor, problem=str(error)))
     return checks

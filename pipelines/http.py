@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
+from pipelines.accounts import current_account, setting_name
+
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -91,6 +93,8 @@ class VendorClient:
         paced = os.environ.get("JOURNEY_HTTP_PACING", "on").strip().lower() not in ("off", "0", "false", "no")
         self.throttle = Throttle(self.requests_per_second if paced else None, self.burst)
         self.base_url = self.base_url.rstrip("/")
+        # one of several accounts (pipelines/accounts.py): a refused credential names that account's key
+        self.credential_setting = setting_name(self.credential_setting, current_account(self.vendor))
         self.session.headers.update({"Accept": "application/json", "User-Agent": "customer-journey-elt/0.1"})
         self.session.headers.update(self.headers)
 

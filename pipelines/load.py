@@ -15,8 +15,9 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.schema.exceptions import DataValidationError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines import accounts
 from pipelines.http import VendorError
-from pipelines.sources import SOURCES, Source
+from pipelines.sources import SOURCES, source_of
 from pipelines.warehouse import (
     bigquery_emulator,
     bigquery_location,
@@ -64,14 +65,12 @@ def _cause_in(error: BaseException | None, kind: type[E]) -> E | None:
     return None
 
 
-def missing_settings(source: Source) -> list[str]:
-    """The settings a vendor still needs, by their dlt names (`sources.shopify.base_url`)."""
-    missing = []
-    for key in source.settings.REQUIRED:
-        provider = dlt.secrets if key == source.settings.CREDENTIAL else dlt.config
-        if provider.get(key) in (None, ""):
-            missing.append(key)
-    return missing
+def missing_settings(unit: str) -> list[str]:
+    """The settings a vendor (or one of its accounts, `shopify.eu`) still needs, by their dlt names
+    (`sources.shopify.base_url`, `sources.shopify.eu.base_url`)."""
+    source, account = source_of(unit)
+    return [accounts.setting_name(key, account) for key in source.settings.REQUIRED
+            if accounts.lookup(key, account, secret=key == source.settings.CREDENTIAL) is None]
 
 
 def make_destination(warehouse: Path):
@@ -104,10 +103,13 @@ def make_staging():
     return None
 
 
-def make_pipeline(source: Source, warehouse: Path) -> dlt.Pipeline:
+def make_pipeline(unit: str, warehouse: Path) -> dlt.Pipeline:
+    """The dlt pipeline of one vendor account (`shopify`, `shopify.eu`): its own state and cursors, loading
+    into the vendor's dataset."""
+    source, _ = source_of(unit)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
-        pipeline_name=f"journey_{source.name}",
+        pipeline_name=f"journey_{unit.replace('.', '_')}",
         destination=make_destination(warehouse),
         staging=make_staging(),
         dataset_name=source.dataset,
@@ -127,25 +129,37 @@ def _high_water(pipeline: dlt.Pipeline, source: str) -> dict[str, str]:
     return {name: state["high_water"] for name, state in resources.items() if "high_water" in state}
 
 
+def _forget_cursors(pipeline: dlt.Pipeline, state_key: str) -> None:
+    """A full re-read of one of several accounts: its cursors are forgotten and every row is merged again.
+    Its tables are not dropped, as they are for a vendor's only account: they hold the other accounts'
+    rows too."""
+    with pipeline.managed_state() as state:
+        state.get("sources", {}).pop(state_key, None)
+
+
 def extract_normalize(name: str, warehouse: Path, full_refresh: bool = False,
                       backfill: tuple[str, str] | None = None) -> LoadResult:
-    """Read one vendor and turn its pages into load packages on disk; the warehouse is not written.
+    """Read one vendor account (`shopify`, `shopify.eu`) and turn its pages into load packages on disk; the
+    warehouse is not written.
 
-    `full_refresh` drops the source's tables and cursors and reads everything again; `backfill`
+    `full_refresh` drops the source's tables and cursors and reads everything again (for one of several
+    accounts: forgets its cursors and merges everything again, see `_forget_cursors`); `backfill`
     (start, end) re-reads that window and leaves the cursors where they were.
     """
-    source = SOURCES[name]
+    source, account = source_of(name)
     window = {"backfill_start": backfill[0], "backfill_end": backfill[1]} if backfill else {}
     try:
-        dlt_source = source.factory(**window)
+        dlt_source = source.source_for(account)(**window)
     except ConfigFieldMissingException as error:
-        raise SourceNotConfigured(f"{name} is not configured: set {', '.join(missing_settings(source)) or error}") \
+        raise SourceNotConfigured(f"{name} is not configured: set {', '.join(missing_settings(name)) or error}") \
             from None
-    pipeline = make_pipeline(source, warehouse)
+    pipeline = make_pipeline(name, warehouse)
     before = _columns(pipeline)
+    refresh = "drop_sources" if full_refresh and not account else None
+    if full_refresh and account:
+        _forget_cursors(pipeline, dlt_source.name)
     try:
-        pipeline.extract(dlt_source, refresh="drop_sources" if full_refresh else None, loader_file_format="parquet",
-                         schema_contract=SCHEMA_CONTRACT)
+        pipeline.extract(dlt_source, refresh=refresh, loader_file_format="parquet", schema_contract=SCHEMA_CONTRACT)
         pipeline.normalize()
     except PipelineStepFailed as failed:
         vendor_error = _cause_in(failed, VendorError)
@@ -171,18 +185,18 @@ def extract_normalize(name: str, warehouse: Path, full_refresh: bool = False,
         name,
         rows={t: n for t, n in sorted(counts.items()) if not t.startswith("_dlt")},
         new_columns={t: sorted(after[t] - cols) for t, cols in before.items() if t in after and after[t] - cols},
-        high_water=_high_water(pipeline, name),
+        high_water=_high_water(pipeline, dlt_source.name),
     )
 
 
 def load_staged(name: str, warehouse: Path) -> None:
-    """Load every package `extract_normalize` left for this vendor (and any a failed run left behind)."""
-    make_pipeline(SOURCES[name], warehouse).load()
+    """Load every package `extract_normalize` left for this vendor account (and any a failed run left)."""
+    make_pipeline(name, warehouse).load()
 
 
 def load_source(name: str, warehouse: Path, full_refresh: bool = False,
                 backfill: tuple[str, str] | None = None) -> LoadResult:
-    """Extract, normalize and load one vendor; returns the rows per table this run loaded."""
+    """Extract, normalize and load one vendor account; returns the rows per table this run loaded."""
     result = extract_normalize(name, warehouse, full_refresh, backfill)
     load_staged(name, warehouse)
     return result

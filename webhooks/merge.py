@@ -35,7 +35,6 @@ import duckdb
 
 from flows.lock import WarehouseLock
 from pipelines.load import make_pipeline
-from pipelines.sources import SOURCES
 from pipelines.sources.shopify import DELETION_COLUMNS, ORDERS_HINTS
 from pipelines.sources.shopify import PRIMARY_KEY as SHOPIFY_KEY
 from pipelines.sources.stripe import EVENTED_HINTS
@@ -207,7 +206,7 @@ def _decide(con: duckdb.DuckDBPyConnection, warehouse: Path, candidates: list[di
 
 def _stripe_events_cursors(warehouse: Path) -> dict[str, datetime]:
     """Per evented Stripe table, the server time its pulled events are complete to (dlt resource state)."""
-    resources = make_pipeline(SOURCES["stripe"], warehouse).state.get("sources", {}).get("stripe", {}).get(
+    resources = make_pipeline("stripe", warehouse).state.get("sources", {}).get("stripe", {}).get(
         "resources", {})
     covered = {}
     for table in EVENT_TYPES:
@@ -272,7 +271,7 @@ def _load(vendor: str, tables: dict[str, list[dict]], warehouse: Path) -> None:
     """Into the pull's own pipeline (same dataset, schema and state): merged on (account, id); an order's
     child tables (line items, transactions, refunds) are replaced with it, as when pulled."""
     source = _stripe_pushed(tables) if vendor == "stripe" else _shopify_pushed(tables)
-    make_pipeline(SOURCES[vendor], warehouse).run(source)
+    make_pipeline(vendor, warehouse).run(source)
 
 
 def _record_outcomes(con: duckdb.DuckDBPyConnection, decided: list[dict]) -> tuple[Counter[str], int]:

@@ -18,7 +18,6 @@ import pytest
 
 from pipelines.http import VendorClient
 from pipelines.load import load_source, make_pipeline, settings_from_index
-from pipelines.sources import SOURCES
 from pipelines.sources.stripe import settings as stripe_settings
 from pipelines.sources.stripe.helpers import events_expired, latest_objects
 from sandbox.server import SandboxServer
@@ -137,7 +136,7 @@ def test_second_run_pages_only_through_what_changed(loaded, sandbox):
 
 
 def test_balance_transactions_remember_the_oldest_pending(loaded, sandbox):
-    pipeline = make_pipeline(SOURCES["stripe"], loaded["warehouse"])
+    pipeline = make_pipeline("stripe", loaded["warehouse"])
     state = pipeline.state["sources"]["stripe"]["resources"]["balance_transactions"]
     pending = [t["created"] for t in sandbox.sandbox.vendors["stripe"].served(
         "balance_transactions", sandbox.sandbox.clock.now()) if t["status"] == "pending"]
@@ -241,8 +240,8 @@ def test_shopify_deletions_land_in_their_own_keyed_tables(tiny, tmp_path):
     assert rows(warehouse, "select count(*) from raw_shopify.orders") == [(len(shopify.orders),)]
     assert rows(warehouse, "select count(*), count(distinct id) from raw_shopify.customer_ids_seen") == [
         (len(shopify.customers), len(shopify.customers))]
-    tables = make_pipeline(SOURCES["shopify"], warehouse).default_schema.tables
-    for table, disposition in (("order_deletions", "merge"), ("customer_ids_seen", "replace")):
+    tables = make_pipeline("shopify", warehouse).default_schema.tables
+    for table, disposition in (("order_deletions", "merge"), ("customer_ids_seen", "merge")):
         keys = [name for name, column in tables[table]["columns"].items() if column.get("primary_key")]
         assert sorted(keys) == ["id", "source_account"], table
         assert tables[table]["write_disposition"] == disposition

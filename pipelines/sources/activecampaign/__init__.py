@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import dlt
-from dlt.common.configuration.inject import with_config
 
 from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient, offset_pages
@@ -29,7 +28,6 @@ def make_client(base_url: str, api_token: str) -> VendorClient:
                         requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
 
 
-@with_config(sections=("sources", "activecampaign"))
 def check(base_url: str = dlt.config.value, api_token: str = dlt.secrets.value) -> Check:
     """`journey check`: one record of each list the source reads."""
     return try_reads("activecampaign", make_client(base_url, api_token), settings.CHECK_READS)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import dlt
-from dlt.common.configuration.inject import with_config
 
 from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient, cursor_pages
@@ -33,7 +32,6 @@ def make_client(base_url: str, access_token: str) -> VendorClient:
                         settings.CREDENTIAL, requests_per_second=settings.REQUESTS_PER_SECOND, burst=settings.BURST)
 
 
-@with_config(sections=("sources", "hubspot"))
 def check(access_token: str = dlt.secrets.value, base_url: str = settings.BASE_URL) -> Check:
     """`journey check`: one record of each object the source reads (each needs its own scope)."""
     return try_reads("hubspot", make_client(base_url, access_token), settings.CHECK_READS)

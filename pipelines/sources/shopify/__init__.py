@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import dlt
-from dlt.common.configuration.inject import with_config
 
 from pipelines.check import Check, quick
 from pipelines.http import VendorClient, link_header_pages
@@ -67,7 +66,6 @@ def make_client(base_url: str, access_token: str, api_version: str) -> VendorCli
                         burst=settings.BURST)
 
 
-@with_config(sections=("sources", "shopify"))
 def check(base_url: str = dlt.config.value, access_token: str = dlt.secrets.value,
           api_version: str = settings.API_VERSION) -> Check:
     """`journey check`: the token's own scopes (`access_scopes.json`, at the shop root, unversioned) against
@@ -138,11 +136,13 @@ def shopify_source(
         yield from updated_pages("customers", {})
 
     @dlt.resource(name="customer_ids", table_name="customer_ids_seen", primary_key=PRIMARY_KEY,
-                  write_disposition="replace", columns={"id": {"data_type": "bigint"}})
+                  merge_key="source_account", write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+                  columns={"id": {"data_type": "bigint"}})
     def customer_ids() -> Iterator[list[dict]]:
-        """`GET customers.json?fields=id`, no cursor (every id, every run), replaced each run into
-        `customer_ids_seen` keyed (account, id): Shopify has no deletion feed for customers, so staging
-        flags customers no longer listed here as deleted."""
+        """`GET customers.json?fields=id`, no cursor (every id, every run), into `customer_ids_seen` keyed
+        (account, id), the account's previous listing replaced (delete-insert on `source_account`: other
+        shops' listings stay): Shopify has no deletion feed for customers, so staging flags customers no
+        longer listed here as deleted."""
         params = {"limit": page_size, "fields": settings.CUSTOMER_ID_FIELDS}
         for page in link_header_pages(client, "customers.json", "customers", params):
             yield with_account([{"id": customer["id"]} for customer in page], account)

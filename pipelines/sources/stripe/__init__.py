@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import dlt
-from dlt.common.configuration.inject import with_config
 
 from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient
@@ -45,7 +44,6 @@ def make_client(base_url: str, api_key: str, stripe_version: str) -> VendorClien
                         burst=settings.BURST)
 
 
-@with_config(sections=("sources", "stripe"))
 def check(api_key: str = dlt.secrets.value, base_url: str = settings.BASE_URL,
           stripe_version: str = settings.STRIPE_VERSION) -> Check:
     """`journey check`: one record of each list the source reads (a restricted key needs each permission)."""
