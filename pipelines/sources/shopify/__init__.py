@@ -31,6 +31,12 @@ DELETION_COLUMNS = {
     "event_id": {"data_type": "bigint"}, "message": {"data_type": "text"},
 }
 
+# No primary key on the customer-id listing, explicitly (it was keyed before, and dlt keeps a stored hint
+# unless told otherwise): with one, dlt's delete-insert deletes by key OR account, a nested-loop join
+# quadratic in ids (100k customers took 20 GB and was killed).
+LISTING_COLUMNS = {"id": {"data_type": "bigint", "primary_key": False},
+                   "source_account": {"data_type": "text", "primary_key": False}}
+
 
 def named(columns: dict[str, dict]) -> dict[str, dict]:
     """Nested hints take each column with its name inside (dlt does not fill it in for them)."""
@@ -135,16 +141,19 @@ def shopify_source(
         """`GET customers.json`, cursor `updated_at`, merge on (account, id); consent included."""
         yield from updated_pages("customers", {})
 
-    @dlt.resource(name="customer_ids", table_name="customer_ids_seen", primary_key=PRIMARY_KEY,
-                  merge_key="source_account", write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-                  columns={"id": {"data_type": "bigint"}})
+    @dlt.resource(name="customer_ids", table_name="customer_ids_seen", merge_key="source_account",
+                  write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+                  columns=LISTING_COLUMNS)
     def customer_ids() -> Iterator[list[dict]]:
-        """`GET customers.json?fields=id`, no cursor (every id, every run), into `customer_ids_seen` keyed
-        (account, id), the account's previous listing replaced (delete-insert on `source_account`: other
-        shops' listings stay): Shopify has no deletion feed for customers, so staging flags customers no
-        longer listed here as deleted."""
+        """`GET customers.json?fields=id`, no cursor (every id, every run), into `customer_ids_seen`, the
+        account's previous listing replaced (delete-insert on `source_account`: other shops' listings stay):
+        Shopify has no deletion feed for customers, so staging flags customers no longer listed here as
+        deleted. Each id once per listing (a page may repeat one when the listing shifts under it)."""
         params = {"limit": page_size, "fields": settings.CUSTOMER_ID_FIELDS}
+        seen: set[int] = set()
         for page in link_header_pages(client, "customers.json", "customers", params):
-            yield with_account([{"id": customer["id"]} for customer in page], account)
+            fresh = [customer["id"] for customer in page if customer["id"] not in seen]
+            seen.update(fresh)
+            yield with_account([{"id": customer_id} for customer_id in fresh], account)
 
     return orders, customers, order_deletions, customer_ids
