@@ -10,7 +10,6 @@ import duckdb
 import pytest
 
 from flows.cli import main
-from flows.dbt import dbt_build
 from flows.elt import plan_sources
 from pipelines.accounts import accounts
 from pipelines.http import VendorError
@@ -152,16 +151,21 @@ def test_each_shops_customer_listing_replaces_only_its_own(loaded, sandbox, seco
     assert dict(rows(warehouse, count)) == served
 
 
-def test_the_mart_counts_each_shops_orders_to_the_cent(loaded, sandbox, second):
-    """dbt over two shops whose order ids collide: every order of each shop once, its revenue the truth's."""
-    warehouse = loaded["warehouse"]
-    for unit in ("activecampaign", "hubspot"):
-        load_source(unit, warehouse)
-    assert dbt_build(warehouse).failures == []
+def test_a_run_over_two_shops_publishes_each_shops_orders_to_the_cent(two_accounts, prefect_server, tmp_path,
+                                                                     sandbox, second):
+    """The whole flow (an extract task per account, dbt, the quality gate, publish) over two shops whose order
+    ids collide: every order of each shop once in the published mart, its revenue the truth's."""
+    from flows.elt import elt_flow
+
+    published = tmp_path / "published.duckdb"
+    summary = elt_flow(warehouse=str(tmp_path / "warehouse.duckdb"), published=str(published))
+    assert [load.source for load in summary.loads] == [
+        "activecampaign", "shopify.main", "shopify.second", "stripe.main", "stripe.second", "hubspot"]
+    assert summary.gate.passed and summary.published_rows["fct_orders"] > 0
     shops = (("journey-sandbox.myshopify.com", sandbox.sandbox.world), (SECOND_SHOP, second.sandbox.world))
     for account, served in shops:
         mart = {order_id: (counted, gross, refunds, net) for order_id, counted, gross, refunds, net in rows(
-            warehouse, "select order_id, is_counted, gross_revenue, refunds, net_revenue from marts.fct_orders "
+            published, "select order_id, is_counted, gross_revenue, refunds, net_revenue from marts.fct_orders "
                        f"where source_account = '{account}'")}
         truth = {o["order_id"]: (o["counted"], o["gross"], o["refunds"], o["net"]) for o in order_rows(served)}
         assert mart.keys() == truth.keys()
