@@ -165,12 +165,12 @@ def _index_of(url: str) -> dict:
 def cmd_check(args: argparse.Namespace) -> int:
     from pipelines.check import report, run_checks
     from pipelines.load import missing_settings
-    from pipelines.sources import source_of, units
+    from pipelines.sources import checker, units
 
     with ExitStack() as stack:
         _point_at_sandbox(args, stack)
         configured = units()
-        checks = run_checks({unit: source_of(unit)[0].checker(source_of(unit)[1]) for unit in configured},
+        checks = run_checks({unit: checker(unit) for unit in configured},
                             {unit: missing_settings(unit) for unit in configured})
     text, code = report(checks)
     print(text)

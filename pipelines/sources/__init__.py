@@ -34,16 +34,6 @@ class Source:
         back to `sources.<vendor>`); its schema and state are named after the account."""
         return self.factory.with_args(name=account, section=self.name) if account else self.factory
 
-    def checker(self, account: str | None) -> Any:
-        """`check` with the account's settings injected, as the source would read them."""
-        section = accounts.sections(self.name, account)
-
-        def run_check():
-            with Container().injectable_context(ConfigSectionContext(sections=section)):
-                return with_config(self.check, sections=section)()
-
-        return run_check
-
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("activecampaign", activecampaign.activecampaign_source, activecampaign_settings, activecampaign.check),
@@ -73,3 +63,16 @@ def units(names: list[str] | None = None) -> list[str]:
                              f"({', '.join(a for a in configured if a) or 'none configured'})")
         out += [accounts.unit(source.name, a) for a in ([account] if account else configured)]
     return list(dict.fromkeys(out))
+
+
+def checker(unit: str) -> Any:
+    """The vendor's `check` for one account (`shopify.eu`), reading that account's settings as its source
+    would (and in its config section, so a refused credential names the account's own key)."""
+    source, account = source_of(unit)
+    section = accounts.sections(source.name, account)
+
+    def run_check():
+        with Container().injectable_context(ConfigSectionContext(sections=section)):
+            return with_config(source.check, sections=section)()
+
+    return run_check
