@@ -16,7 +16,10 @@
      cursor is news; one created at or before it is already in the pulled data, or older than it.
 3. Each delivery's row records what became of it (`outcome`, `merged_at`): `applied`, `superseded` (a newer
    delivery of the same object), `older_than_pulled`, `not_merged` (a topic no raw table takes, kept in ops
-   only). A Stripe delivery whose account cannot be told yet waits (no outcome) for a later merge.
+   only). A delivery whose account cannot be told yet waits (no outcome) for a later merge.
+Several accounts of a vendor (pipelines/accounts.py): a push belongs to the configured account whose pull
+loaded rows of its `source_account`; it is compared with that account's cursors and loaded through that
+account's own pipeline. With one account configured, every push is that account's.
 The receiver may be appending meanwhile: the segment it writes is only read (a record being written is
 skipped, and picked up by the next merge); the closed ones are deleted once their records are committed
 to ops.webhook_landing, so the landing holds only what came since the last run.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +38,9 @@ import dlt
 import duckdb
 
 from flows.lock import WarehouseLock
+from pipelines.accounts import lookup, split
 from pipelines.load import make_pipeline
+from pipelines.sources import units
 from pipelines.sources.shopify import DELETION_COLUMNS, ORDERS_HINTS
 from pipelines.sources.shopify import PRIMARY_KEY as SHOPIFY_KEY
 from pipelines.sources.stripe import EVENTED_HINTS
@@ -73,7 +79,7 @@ class MergeResult:
     landed: int = 0  # deliveries new to ops.webhook_landing
     applied: Counter[str] = field(default_factory=Counter)  # raw table -> rows loaded from webhooks
     outcomes: Counter[str] = field(default_factory=Counter)  # outcome -> deliveries decided now
-    waiting: int = 0  # deliveries left for a later merge (Stripe account unknown)
+    waiting: int = 0  # deliveries left for a later merge (their account not known yet)
 
 
 def describe(record: dict) -> dict:
@@ -121,15 +127,14 @@ def _merge(warehouse: Path, landing: Path) -> MergeResult:
         for closed in listed[:-1]:  # their records are in ops.webhook_landing now (committed)
             closed.unlink()
         _fill_stripe_account(con, warehouse)
+        _label_accounts(con)
         candidates = _newest_pending(con)
         if not candidates:
             return result
         decided = _decide(con, warehouse, candidates)
-    loads = _rows_to_load(decided)
-    for vendor, tables in loads.items():
-        if tables:
-            _load(vendor, tables, warehouse)
-            result.applied.update({table: len(rows) for table, rows in tables.items()})
+    for unit, tables in _rows_to_load(decided).items():
+        _load(unit, tables, warehouse)
+        result.applied.update({table: len(rows) for table, rows in tables.items()})
     with duckdb.connect(str(warehouse)) as con:
         result.outcomes, result.waiting = _record_outcomes(con, decided)
     return result
@@ -166,6 +171,19 @@ def _fill_stripe_account(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Non
                     [account])
 
 
+def _label_accounts(con: duckdb.DuckDBPyConnection) -> None:
+    """A vendor's one account configured with a label (`sources.<vendor>.account`): its pulls stamp rows with
+    the label, while a push names the vendor's own id (the Stripe account, the shop's domain), so its pushes
+    take the label and push and pull name the account alike. (With several accounts, a label cannot be told
+    from a push: leave it unset there, README.)"""
+    for vendor in ("stripe", "shopify"):
+        configured = units([vendor])
+        label = lookup(f"sources.{vendor}.account", split(configured[0])[1]) if len(configured) == 1 else None
+        if label:
+            con.execute(f"update {TABLE} set source_account = ? where vendor = ? and merged_at is null "
+                        f"and source_account is not null and source_account <> ?", [str(label), vendor, str(label)])
+
+
 def _newest_pending(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Undecided deliveries, each with whether it is the newest landed version of its object."""
     cursor = con.execute(f"""
@@ -179,15 +197,17 @@ def _newest_pending(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def _decide(con: duckdb.DuckDBPyConnection, warehouse: Path, candidates: list[dict]) -> list[dict]:
-    """Set `outcome` on each undecided delivery (None: still waiting)."""
-    stripe_covered = _stripe_events_cursors(warehouse)
+    """Set `outcome` (None: still waiting) and `unit` (the account's pipeline) on each undecided delivery."""
+    owners = {vendor: _owners(con, vendor) for vendor in ("stripe", "shopify")}
+    stripe_covered: dict[str, dict[str, datetime]] = {}  # unit -> its evented tables' cursors, read when needed
     orders = [c for c in candidates if c["newest"] and c["object_type"] == "order" and c["source_account"]]
     shopify_versions = _shopify_versions(con, orders)
     deleted = _shopify_deleted(con, [c for c in candidates if c["object_type"] == "order_deletion"])
     for c in candidates:
+        c["unit"] = owners[c["vendor"]](c["source_account"])
         if c["object_type"] is None:
             c["outcome"] = "not_merged"
-        elif c["source_account"] is None:
+        elif c["unit"] is None:
             c["outcome"] = None
         elif not c["newest"]:
             c["outcome"] = "superseded"
@@ -197,16 +217,40 @@ def _decide(con: duckdb.DuckDBPyConnection, warehouse: Path, candidates: list[di
                 c["outcome"] = "older_than_pulled" if known else "applied"
                 continue
             if c["vendor"] == "stripe":
-                pulled = stripe_covered.get(STRIPE_TABLES[c["object_type"]])
+                if c["unit"] not in stripe_covered:
+                    stripe_covered[c["unit"]] = _stripe_events_cursors(warehouse, c["unit"])
+                pulled = stripe_covered[c["unit"]].get(STRIPE_TABLES[c["object_type"]])
             else:
                 pulled = shopify_versions.get((c["source_account"], int(c["object_id"])))
             c["outcome"] = "applied" if pulled is None or c["version_at"] > pulled else "older_than_pulled"
     return candidates
 
 
-def _stripe_events_cursors(warehouse: Path) -> dict[str, datetime]:
-    """Per evented Stripe table, the server time its pulled events are complete to (dlt resource state)."""
-    resources = make_pipeline("stripe", warehouse).state.get("sources", {}).get("stripe", {}).get(
+def _owners(con: duckdb.DuckDBPyConnection, vendor: str) -> Callable[[str | None], str | None]:
+    """`source_account -> unit` over the vendor's configured accounts (`stripe`, `stripe.eu`): the account whose
+    pull loaded rows of that `source_account` (a named account's dlt schema is named after it); with one
+    account configured, that one for any. None: not known until it is pulled."""
+    configured = units([vendor])
+    if len(configured) == 1:
+        return lambda source_account: configured[0] if source_account else None
+    by_schema = {split(unit)[1]: unit for unit in configured}
+    tables = sorted(STRIPE_TABLES.values()) if vendor == "stripe" else ["orders"]
+    pulled = [f"select distinct pulled.source_account, loads.schema_name from raw_{vendor}.{table} as pulled "
+              f"join raw_{vendor}._dlt_loads as loads on pulled._dlt_load_id = loads.load_id"
+              for table in tables if _exists(con, f"raw_{vendor}", table)]
+    known: dict[str, str] = {}
+    if pulled and _exists(con, f"raw_{vendor}", "_dlt_loads"):
+        for account, schema in con.execute(" union ".join(pulled)).fetchall():
+            if schema in by_schema:
+                known[account] = by_schema[schema]
+    return lambda source_account: known.get(source_account)
+
+
+def _stripe_events_cursors(warehouse: Path, unit: str) -> dict[str, datetime]:
+    """Per evented Stripe table, the server time one account's pulled events are complete to (its pipeline's
+    resource state, under the source's name: the account's, or `stripe`)."""
+    vendor, account = split(unit)
+    resources = make_pipeline(unit, warehouse).state.get("sources", {}).get(account or vendor, {}).get(
         "resources", {})
     covered = {}
     for table in EVENT_TYPES:
@@ -235,7 +279,8 @@ def _shopify_deleted(con: duckdb.DuckDBPyConnection, deletions: list[dict]) -> s
 
 
 def _rows_to_load(decided: list[dict]) -> dict[str, dict[str, list[dict]]]:
-    loads: dict[str, dict[str, list[dict]]] = {"stripe": {}, "shopify": {}}
+    """unit -> raw table -> rows: each account's news, to load through its own pipeline."""
+    loads: dict[str, dict[str, list[dict]]] = {}
     for c in decided:
         if c["outcome"] != "applied":
             continue
@@ -250,7 +295,7 @@ def _rows_to_load(decided: list[dict]) -> dict[str, dict[str, list[dict]]]:
             table = "order_deletions"
         else:
             row, table = payload, "orders"
-        loads[c["vendor"]].setdefault(table, []).append({**row, "source_account": c["source_account"]})
+        loads.setdefault(c["unit"], {}).setdefault(table, []).append({**row, "source_account": c["source_account"]})
     return loads
 
 
@@ -267,11 +312,13 @@ def _shopify_pushed(tables: dict[str, list[dict]]):
     return [dlt.resource(rows, **hints[table]) for table, rows in tables.items()]
 
 
-def _load(vendor: str, tables: dict[str, list[dict]], warehouse: Path) -> None:
-    """Into the pull's own pipeline (same dataset, schema and state): merged on (account, id); an order's
-    child tables (line items, transactions, refunds) are replaced with it, as when pulled."""
-    source = _stripe_pushed(tables) if vendor == "stripe" else _shopify_pushed(tables)
-    make_pipeline(vendor, warehouse).run(source)
+def _load(unit: str, tables: dict[str, list[dict]], warehouse: Path) -> None:
+    """Into the account's own pull pipeline (same dataset, schema and state; the source named as the pull's
+    is): merged on (account, id); an order's child tables (line items, transactions, refunds) are replaced
+    with it, as when pulled."""
+    vendor, account = split(unit)
+    pushed = _stripe_pushed if vendor == "stripe" else _shopify_pushed
+    make_pipeline(unit, warehouse).run((pushed.with_args(name=account) if account else pushed)(tables))
 
 
 def _record_outcomes(con: duckdb.DuckDBPyConnection, decided: list[dict]) -> tuple[Counter[str], int]:
@@ -293,6 +340,7 @@ def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
 def format_merge(result: MergeResult) -> str:
     applied = ", ".join(f"{table} {n:,}" for table, n in sorted(result.applied.items())) or "nothing"
     outcomes = ", ".join(f"{name} {n:,}" for name, n in sorted(result.outcomes.items())) or "none decided"
-    waiting = f"; {result.waiting:,} waiting (Stripe account unknown until the first pull)" if result.waiting else ""
+    waiting = (f"; {result.waiting:,} waiting (their account is not known until it is pulled)"
+               if result.waiting else "")
     return (f"Webhooks: {result.landed:,} new deliveries in {TABLE}; loaded into raw tables: {applied}; "
             f"{outcomes}{waiting}")

@@ -71,8 +71,25 @@ def stripe_record(delivery: Delivery, setting: str, tolerance_s: float) -> dict:
     return {"event_id": event["id"], "topic": event["type"], "account": event.get("account") or account}
 
 
-def shopify_record(delivery: Delivery, secret: str) -> dict:
+def shopify_secret(setting: str, shop: str | None) -> str:
+    """The Shopify client secret setting: one app's secret for every shop, or one per shop (a custom app in
+    each) as `shop.myshopify.com=secret` separated by commas; the delivery's `X-Shopify-Shop-Domain` picks."""
+    secrets = {}
+    for part in filter(None, (p.strip() for p in setting.split(","))):
+        domain, _, secret = part.partition("=")
+        if domain.endswith(".myshopify.com") and secret:
+            secrets[domain] = secret
+        else:
+            secrets[None] = part
+    secret = secrets.get(shop) or secrets.get(None)
+    if not secret:
+        raise SignatureError(f"no Shopify client secret configured for shop {shop!r}")
+    return secret
+
+
+def shopify_record(delivery: Delivery, setting: str) -> dict:
     headers = delivery.headers
+    secret = shopify_secret(setting, headers.get("x-shopify-shop-domain"))
     verify_shopify(headers.get("x-shopify-hmac-sha256"), delivery.body, secret)
     _json(delivery.body)
     topic = headers.get("x-shopify-topic")

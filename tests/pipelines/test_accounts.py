@@ -4,7 +4,9 @@ account's settings falling back to the vendor's, each account's cursors its own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -16,7 +18,10 @@ from pipelines.http import VendorError
 from pipelines.load import load_source, make_pipeline, missing_settings
 from sandbox.server import SandboxServer
 from sandbox.truth import order_rows
+from sandbox.webhooks import deliveries_between
 from sandbox.world import World
+from webhooks.landing import Landing
+from webhooks.merge import merge_landed
 
 pytestmark = pytest.mark.sources
 
@@ -58,9 +63,9 @@ def loaded(tmp_path_factory, two_accounts) -> dict:
     return {"warehouse": warehouse, "ready": ready, "missing": missing, "first": first, "second": second_run}
 
 
-def rows(warehouse, sql: str) -> list[tuple]:
+def rows(warehouse, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, params or []).fetchall()
 
 
 def test_each_configured_account_is_its_own_unit_of_work(loaded):
@@ -179,3 +184,47 @@ def test_a_full_refresh_of_one_account_rereads_it_and_keeps_the_others_rows(load
     assert again.rows["orders"] == second.sandbox.vendors["shopify"].served_counts()["orders"]  # all read again
     assert dict(rows(warehouse, "select source_account, count(*) from raw_shopify.orders group by 1")) == before
     assert again.high_water["orders"] == loaded["first"]["shopify.second"].high_water["orders"]
+
+
+def test_webhooks_are_judged_by_their_own_accounts_cursors_and_loaded_through_its_pipeline(loaded, sandbox, second,
+                                                                                          tmp_path):
+    """Pushes for two Stripe accounts: each is compared with its own account's events cursor (a stale one for
+    `second` is refused, though `main` knows nothing of it) and loaded through its own pipeline; a push for
+    an account no pull has read waits."""
+    warehouse, landing = loaded["warehouse"], Landing(tmp_path / "landing")
+    pushed = {}
+    for unit, server in (("stripe.main", sandbox), ("stripe.second", second)):
+        vendors, clock = server.sandbox.vendors, server.sandbox.clock.now()
+        first, other = [json.loads(d.body) for d in deliveries_between(vendors, clock - timedelta(days=3650), clock)
+                        if d.topic == "charge.succeeded"][:2]
+        charge, account = first["data"]["object"], vendors["stripe"].account_id
+        pushed[unit] = (account, charge)
+        landing.append(stripe_record({**first, "id": f"evt_fresh_{account}", "type": "charge.refunded",
+                                      "created": int(clock.timestamp()) + 3600,  # after its events cursor: news
+                                      "data": {"object": {**charge, "amount_refunded": charge["amount"],
+                                                          "refunded": True}}}, account))
+    stale = other["data"]["object"]  # another of second's charges, pushed as of before its events cursor
+    landing.append(stripe_record({**other, "id": "evt_stale_second", "type": "charge.refunded",
+                                  "created": stale["created"] + 60,
+                                  "data": {"object": {**stale, "amount_refunded": 1}}}, account))
+    landing.append(stripe_record({**other, "id": "evt_unknown_account", "created": int(clock.timestamp()) + 60,
+                                  "data": {"object": {**stale, "id": "ch_unknown"}}}, "acct_never_pulled"))
+
+    stale_sql = "select amount_refunded from raw_stripe.charges where source_account = ? and id = ?"
+    stale_before = rows(warehouse, stale_sql, [account, stale["id"]])
+
+    result = merge_landed(warehouse, landing.folder)
+    assert dict(result.applied) == {"charges": 2} and result.waiting == 1
+    assert dict(result.outcomes) == {"applied": 2, "older_than_pulled": 1}
+    for unit, (account, charge) in pushed.items():
+        assert rows(warehouse, "select charges.amount_refunded, loads.schema_name from raw_stripe.charges as charges "
+                    "join raw_stripe._dlt_loads as loads on charges._dlt_load_id = loads.load_id "
+                    "where charges.source_account = ? and charges.id = ?", [account, charge["id"]]) == [
+            (charge["amount"], unit.split(".")[1])]  # the fresh refund, loaded by the account's own pipeline
+    assert rows(warehouse, stale_sql, [account, stale["id"]]) == stale_before != [(1,)]  # the stale push: nothing
+
+
+def stripe_record(event: dict, account: str) -> dict:
+    """What the receiver lands for a Stripe event signed by `account`'s endpoint secret (test_receiver.py)."""
+    return {"vendor": "stripe", "topic": event["type"], "event_id": event["id"], "account": account,
+            "received_at": datetime.now(UTC).isoformat(), "body": json.dumps(event)}

@@ -52,11 +52,12 @@ def shopify_order(order_id: int, updated_at: str = "2024-03-01T10:00:00-05:00", 
 
 
 def send_shopify(url: str, body: bytes, event_id: str, topic: str = "orders/updated",
-                 secret: str = SECRETS["shopify"], hmac_header: str | None = None) -> tuple[int, dict]:
+                 secret: str = SECRETS["shopify"], hmac_header: str | None = None,
+                 shop: str = "test-shop.myshopify.com") -> tuple[int, dict]:
     return post(f"{url}/shopify", body, {
         "X-Shopify-Hmac-Sha256": hmac_header or shopify_hmac(secret, body), "X-Shopify-Topic": topic,
         "X-Shopify-Event-Id": event_id, "X-Shopify-Webhook-Id": f"wh-{event_id}-{time.monotonic_ns()}",
-        "X-Shopify-Shop-Domain": "test-shop.myshopify.com"})
+        "X-Shopify-Shop-Domain": shop})
 
 
 def landed(path: Path) -> list[dict]:

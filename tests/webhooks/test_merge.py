@@ -186,3 +186,26 @@ def test_pushes_before_the_first_pull_and_between_pulls_give_the_truth(tmp_path,
     assert query(warehouse, "select count(*), count(outcome) from ops.webhook_landing") == [
         (queued + len(news), queued + len(news))]
     fct_orders_equal_the_truth(warehouse, World.build(SEED, PEOPLE, days=10))
+
+
+def test_a_labelled_accounts_pushes_take_its_label(tmp_path, monkeypatch):
+    """One shop configured with a label (`SOURCES__SHOPIFY__ACCOUNT`): the pull stamps its rows with the label,
+    the push names the shop's domain; the push still updates the pulled order, never adds the order again
+    under the domain."""
+    world = World.build(SEED, PEOPLE)
+    warehouse, landing = tmp_path / "warehouse.duckdb", Landing(tmp_path / "landing")
+    with SandboxServer(world, mode="bench") as server, pointed_at(server):
+        monkeypatch.setenv("SOURCES__SHOPIFY__ACCOUNT", "flagship")
+        load_source("shopify", warehouse)
+        clock = server.sandbox.clock.now()
+        delivery = next(d for d in deliveries_between(server.sandbox.vendors, clock - timedelta(days=3650), clock)
+                        if d.topic == "orders/create")
+        order = json.loads(delivery.body)
+        refunded = {**order, "financial_status": "refunded",
+                    "updated_at": (datetime.fromisoformat(order["updated_at"]) + timedelta(days=400)).isoformat()}
+        landing.append(record(delivery, json.dumps(refunded).encode(), "shop-evt-labelled"))
+        result = merge_landed(warehouse, landing.folder)
+    assert dict(result.applied) == {"orders": 1}
+    assert query(warehouse, "select source_account, financial_status from raw_shopify.orders where id = ?",
+                 [order["id"]]) == [("flagship", "refunded")]
+    assert query(warehouse, "select count(*) from raw_shopify.orders where source_account <> 'flagship'") == [(0,)]

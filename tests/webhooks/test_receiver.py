@@ -145,3 +145,15 @@ def test_several_stripe_accounts_each_with_its_endpoint_secret(tmp_path: Path):
         assert send_stripe(server.url, json.dumps(connect).encode(), secret="whsec_first_endpoint")[0] == 200
     assert [(r["event_id"], r["account"]) for r in landed(tmp_path / "landing")] == [
         ("evt_1", "acct_two"), ("evt_2", "acct_one"), ("evt_4", "acct_connected")]
+
+
+def test_several_shops_each_with_its_own_apps_secret(tmp_path: Path):
+    setting = "test-shop.myshopify.com=shop_one_secret,other-shop.myshopify.com=shop_two_secret"
+    with ReceiverServer(tmp_path / "landing", {"stripe": None, "shopify": setting}) as server:
+        assert send_shopify(server.url, shopify_order(1), "e1", secret="shop_one_secret")[0] == 200
+        assert send_shopify(server.url, shopify_order(2), "e2", secret="shop_two_secret")[0] == 400  # not its shop's
+        status, answer = send_shopify(server.url, shopify_order(3), "e3", shop="third-shop.myshopify.com",
+                                      secret="shop_one_secret")
+        assert status == 400 and "third-shop.myshopify.com" in answer["error"]  # no secret for it: named, refused
+        assert "shop_one_secret" not in answer["error"]
+    assert [(r["event_id"], r["account"]) for r in landed(tmp_path / "landing")] == [("e1", "test-shop.myshopify.com")]
