@@ -537,7 +537,8 @@ def machine() -> dict:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"system": platform.system(), "release": platform.release(), "cpu": cpu, "cpus": os.cpu_count(),
             "memory_gib": round(memory, 1), "python": platform.python_version(),
-            "load_average_start": [round(x, 2) for x in os.getloadavg()], "nice": os.nice(0)}
+            "load_average_start": [round(x, 2) for x in os.getloadavg()], "nice": os.nice(0),
+            "duckdb_memory_limit": os.environ.get("JOURNEY_DUCKDB_MEMORY_LIMIT") or "default"}
 
 
 def run(people: int, seed: int = DEFAULT_SEED, out: Path = RESULTS, advance_days: float = DEFAULT_ADVANCE_DAYS,

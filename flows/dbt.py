@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.warehouse import PROJECT_ROOT, dbt_target
+from pipelines.warehouse import PROJECT_ROOT, dbt_target, duckdb_memory_limit
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 TARGET_PATH = DBT_PROJECT / "target"
@@ -56,7 +56,7 @@ def dbt_executable() -> str:
 
 def _dbt(command: list[str], warehouse: Path) -> subprocess.Popen:
     env = {**os.environ, "JOURNEY_WAREHOUSE": str(warehouse), "JOURNEY_DBT_TARGET": dbt_target(),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+           "JOURNEY_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit() or "", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     args = [dbt_executable(), "--log-format", "json", "--no-use-colors", *command, "--project-dir", str(DBT_PROJECT),
             "--profiles-dir", str(DBT_PROJECT), "--target-path", str(TARGET_PATH)]
     return subprocess.Popen(args, cwd=DBT_PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

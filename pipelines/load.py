@@ -13,6 +13,7 @@ import pandas  # noqa: F401 - imported before extraction threads start: dlt impo
 import pyarrow  # noqa: F401 - threads importing it at once can meet a partially initialized module
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.schema.exceptions import DataValidationError
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines import accounts
@@ -23,6 +24,7 @@ from pipelines.warehouse import (
     bigquery_location,
     bigquery_project,
     destination_name,
+    duckdb_memory_limit,
     emulator_credentials,
     pipelines_dir,
 )
@@ -91,7 +93,9 @@ def make_destination(warehouse: Path):
             credentials.project_id = project
             settings["credentials"] = credentials
         return dlt.destinations.bigquery(**settings)
-    return dlt.destinations.duckdb(str(warehouse))
+    limit = duckdb_memory_limit()
+    return dlt.destinations.duckdb(DuckDbCredentials(str(warehouse), global_config={"memory_limit": limit})
+                                   if limit else str(warehouse))
 
 
 def make_staging():

@@ -9,11 +9,13 @@ default credentials); dbt's `bigquery` target reads the same project (`JOURNEY_B
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DESTINATIONS = ("duckdb", "bigquery")
+MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)", re.IGNORECASE)
 
 
 def warehouse_path() -> Path:
@@ -34,6 +36,17 @@ def destination_name() -> str:
     if name not in DESTINATIONS:
         raise ValueError(f"JOURNEY_DESTINATION={name!r}: choose one of {', '.join(DESTINATIONS)}")
     return name
+
+
+def duckdb_memory_limit() -> str | None:
+    """`JOURNEY_DUCKDB_MEMORY_LIMIT` (`512MB`, `2GB`, `50%`): the most memory DuckDB may take in a load or a dbt
+    build before it spills to disk beside the warehouse. Unset: DuckDB's own default, 80% of the machine's
+    memory, the fastest where memory is plenty (benchmarks/README.md, "Memory bound")."""
+    raw = (os.environ.get("JOURNEY_DUCKDB_MEMORY_LIMIT") or "").strip()
+    if raw and not MEMORY_LIMIT.fullmatch(raw):
+        raise ValueError(f"JOURNEY_DUCKDB_MEMORY_LIMIT={raw!r}: give a size such as 512MB or 2GB, or a share of the "
+                         f"machine's memory such as 50%")
+    return raw or None
 
 
 def dbt_target() -> str:

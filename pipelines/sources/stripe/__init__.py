@@ -95,9 +95,10 @@ def stripe_source(
                         events.saved.isoformat(), settings.EVENT_RETENTION.days, clock.now().isoformat(), table)
             full = True
         created = listing(f"v1/{table}", None if full else cursor.since)
-        seen: set[str] = set()
+        seen: set[str] = set()  # what `created` listed since the cursor; a full read needs none (no events)
         for page in created:
-            seen.update(row["id"] for row in page)
+            if not full:
+                seen.update(row["id"] for row in page)
             yield rows(cursor.track(page, "created"))
         if full:
             events.cover(created.started_at)
