@@ -174,14 +174,17 @@ def _fill_stripe_account(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Non
 def _label_accounts(con: duckdb.DuckDBPyConnection) -> None:
     """A vendor's one account configured with a label (`sources.<vendor>.account`): its pulls stamp rows with
     the label, while a push names the vendor's own id (the Stripe account, the shop's domain), so its pushes
-    take the label and push and pull name the account alike. (With several accounts, a label cannot be told
-    from a push: leave it unset there, README.)"""
+    take the label and push and pull name the account alike. A Stripe Connect event keeps the connected account
+    it names, which is not the one pulled. (With several accounts, a label cannot be told from a push: leave
+    it unset there, README.)"""
     for vendor in ("stripe", "shopify"):
         configured = units([vendor])
         label = lookup(f"sources.{vendor}.account", split(configured[0])[1]) if len(configured) == 1 else None
         if label:
             con.execute(f"update {TABLE} set source_account = ? where vendor = ? and merged_at is null "
-                        f"and source_account is not null and source_account <> ?", [str(label), vendor, str(label)])
+                        f"and source_account is not null and source_account <> ? "
+                        f"and (vendor <> 'stripe' or json_extract_string(payload, '$.account') is null)",
+                        [str(label), vendor, str(label)])
 
 
 def _newest_pending(con: duckdb.DuckDBPyConnection) -> list[dict]:

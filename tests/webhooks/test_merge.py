@@ -189,23 +189,42 @@ def test_pushes_before_the_first_pull_and_between_pulls_give_the_truth(tmp_path,
 
 
 def test_a_labelled_accounts_pushes_take_its_label(tmp_path, monkeypatch):
-    """One shop configured with a label (`SOURCES__SHOPIFY__ACCOUNT`): the pull stamps its rows with the label,
-    the push names the shop's domain; the push still updates the pulled order, never adds the order again
-    under the domain."""
+    """One shop and one Stripe account configured with labels (`SOURCES__SHOPIFY__ACCOUNT`, ...): the pulls
+    stamp their rows with the labels, the pushes name the shop's domain and the Stripe account; a push still
+    updates the pulled row, never adds it again under the vendor's id. A Stripe Connect event keeps the
+    connected account it names."""
     world = World.build(SEED, PEOPLE)
     warehouse, landing = tmp_path / "warehouse.duckdb", Landing(tmp_path / "landing")
     with SandboxServer(world, mode="bench") as server, pointed_at(server):
         monkeypatch.setenv("SOURCES__SHOPIFY__ACCOUNT", "flagship")
+        monkeypatch.setenv("SOURCES__STRIPE__ACCOUNT", "flagship_payments")
         load_source("shopify", warehouse)
+        load_source("stripe", warehouse)
         clock = server.sandbox.clock.now()
-        delivery = next(d for d in deliveries_between(server.sandbox.vendors, clock - timedelta(days=3650), clock)
-                        if d.topic == "orders/create")
-        order = json.loads(delivery.body)
-        refunded = {**order, "financial_status": "refunded",
-                    "updated_at": (datetime.fromisoformat(order["updated_at"]) + timedelta(days=400)).isoformat()}
-        landing.append(record(delivery, json.dumps(refunded).encode(), "shop-evt-labelled"))
-        result = merge_landed(warehouse, landing.folder)
-    assert dict(result.applied) == {"orders": 1}
+        deliveries = deliveries_between(server.sandbox.vendors, clock - timedelta(days=3650), clock)
+        stripe_account = server.sandbox.vendors["stripe"].account_id
+    delivery = next(d for d in deliveries if d.topic == "orders/create")
+    order = json.loads(delivery.body)
+    refunded = {**order, "financial_status": "refunded",
+                "updated_at": (datetime.fromisoformat(order["updated_at"]) + timedelta(days=400)).isoformat()}
+    landing.append(record(delivery, json.dumps(refunded).encode(), "shop-evt-labelled"))
+    charge_delivery = next(d for d in deliveries if d.topic == "charge.succeeded")
+    event = json.loads(charge_delivery.body)
+    charge = event["data"]["object"]
+    later = int(clock.timestamp()) + 3600  # after the pull's events cursor: news
+    refund = {**event, "id": "evt_labelled_refund", "type": "charge.refunded", "created": later,
+              "data": {"object": {**charge, "amount_refunded": charge["amount"], "refunded": True}}}
+    connect = {**event, "id": "evt_connected", "created": later, "account": "acct_connected",
+               "data": {"object": {**charge, "id": "ch_connected"}}}
+    for payload in (refund, connect):
+        landing.append({**record(charge_delivery, json.dumps(payload).encode(), payload["id"]),
+                        "topic": payload["type"], "account": payload.get("account") or stripe_account})
+    result = merge_landed(warehouse, landing.folder)  # reads the labels from the configuration
+    assert dict(result.applied) == {"orders": 1, "charges": 2}
     assert query(warehouse, "select source_account, financial_status from raw_shopify.orders where id = ?",
                  [order["id"]]) == [("flagship", "refunded")]
     assert query(warehouse, "select count(*) from raw_shopify.orders where source_account <> 'flagship'") == [(0,)]
+    assert query(warehouse, "select source_account, amount_refunded from raw_stripe.charges where id = ?",
+                 [charge["id"]]) == [("flagship_payments", charge["amount"])]
+    assert query(warehouse, "select source_account from raw_stripe.charges where id = 'ch_connected'") == [
+        ("acct_connected",)]
