@@ -67,10 +67,21 @@ charges as (
     where charges.status in ('succeeded', 'failed')
 ),
 
+-- also a charge whose match changed with no load of its own or of its order (a closer charge took its
+-- transaction, or its transaction stopped naming it): the person it belongs to is not the one recorded
 charges_changed as (
-    select * from charges
+    select charges.* from charges
     {% if is_incremental() -%}
-    where event_load_id > (select coalesce(max(_dlt_load_id), '') from {{ this }})
+    left join {{ this }} as recorded
+        on recorded.source_system = 'stripe'
+        and recorded.source_account = charges.source_account
+        and recorded.source_record_id = charges.charge_id
+        and recorded.event_type = {{ dbt.concat(["'payment_'", 'charges.status']) }}
+    where charges.event_load_id > (select coalesce(max(_dlt_load_id), '') from {{ this }})
+        or recorded.event_id is null
+        or recorded.identity_system <> case when charges.paid_order_id is not null then 'shopify_order' else 'stripe' end
+        or recorded.identity_account <> coalesce(charges.order_account, charges.source_account)
+        or coalesce(recorded.identity_record_id, '') <> coalesce(charges.paid_order_id, charges.customer_id, '')
     {%- endif %}
 ),
 
