@@ -247,3 +247,24 @@ def test_shopify_deletions_land_in_their_own_keyed_tables(tiny, tmp_path):
     assert [name for name, column in listing["columns"].items() if column.get("merge_key")] == ["source_account"]
     assert listing["write_disposition"] == "merge" and listing.get("x-merge-strategy") == "delete-insert"
 
+
+
+def test_a_shop_that_lists_no_customer_replaces_its_listing_and_its_customers_read_as_deleted(tiny, tmp_path):
+    """dlt loads nothing for no rows, so an empty listing would leave the previous one standing and no deleted
+    customer would ever be flagged: the empty listing is one row without an id, and staging's rule (a loaded
+    customer missing from its shop's last listing was deleted) then flags every one."""
+    shopify, warehouse = tiny.sandbox.vendors["shopify"], tmp_path / "warehouse.duckdb"
+    load_source("shopify", warehouse)
+    listed = "select id from raw_shopify.customer_ids_seen order by id"
+    assert rows(warehouse, listed) == [(c["id"],) for c in sorted(shopify.customers, key=lambda c: c["id"])]
+    shopify.customers = []  # the shop deleted every customer
+    load_source("shopify", warehouse)
+    assert rows(warehouse, listed) == [(None,)]
+    flagged, loaded = rows(warehouse, """  -- stg_shopify__customers' is_deleted, on the raw tables
+        select count(*) filter (where listed.source_account is not null and seen.id is null), count(*)
+        from raw_shopify.customers as customers
+        left join (select distinct source_account from raw_shopify.customer_ids_seen) as listed
+            on customers.source_account = listed.source_account
+        left join raw_shopify.customer_ids_seen as seen
+            on customers.source_account = seen.source_account and customers.id = seen.id""")[0]
+    assert flagged == loaded > 0

@@ -148,12 +148,16 @@ def shopify_source(
         """`GET customers.json?fields=id`, no cursor (every id, every run), into `customer_ids_seen`, the
         account's previous listing replaced (delete-insert on `source_account`: other shops' listings stay):
         Shopify has no deletion feed for customers, so staging flags customers no longer listed here as
-        deleted. Each id once per listing (a page may repeat one when the listing shifts under it)."""
+        deleted. Each id once per listing (a page may repeat one when the listing shifts under it). A shop
+        that lists no customer at all gets one row without an id, so its previous listing is still replaced
+        (dlt loads nothing for no rows) and staging flags every customer it had as deleted."""
         params = {"limit": page_size, "fields": settings.CUSTOMER_ID_FIELDS}
         seen: set[int] = set()
         for page in link_header_pages(client, "customers.json", "customers", params):
             fresh = [customer["id"] for customer in page if customer["id"] not in seen]
             seen.update(fresh)
             yield with_account([{"id": customer_id} for customer_id in fresh], account)
+        if not seen:
+            yield with_account([{"id": None}], account)
 
     return orders, customers, order_deletions, customer_ids
