@@ -52,6 +52,13 @@ def split(name: str) -> tuple[str, str | None]:
     return vendor, account or None
 
 
+def source_name(unit: str) -> str:
+    """The dlt source of a unit, and so its schema (`_dlt_loads.schema_name`) and its key in the pipeline's
+    state: named after the account (`shopify.eu` -> `eu`), or the vendor for its unnamed account."""
+    vendor, account = split(unit)
+    return account or vendor
+
+
 def sections(vendor: str, account: str | None) -> tuple[str, ...]:
     """The config sections dlt reads an account's settings from (then falls back to the vendor's)."""
     return ("sources", vendor, account) if account else ("sources", vendor)

@@ -38,7 +38,7 @@ import dlt
 import duckdb
 
 from flows.lock import WarehouseLock
-from pipelines.accounts import lookup, split
+from pipelines.accounts import lookup, source_name, split
 from pipelines.load import make_pipeline
 from pipelines.sources import units
 from pipelines.sources.shopify import DELETION_COLUMNS, ORDERS_HINTS
@@ -236,7 +236,7 @@ def _owners(con: duckdb.DuckDBPyConnection, vendor: str) -> Callable[[str | None
     configured = units([vendor])
     if len(configured) == 1:
         return lambda source_account: configured[0] if source_account else None
-    by_schema = {split(unit)[1]: unit for unit in configured}
+    by_schema = {source_name(unit): unit for unit in configured}
     tables = sorted(STRIPE_TABLES.values()) if vendor == "stripe" else ["orders"]
     pulled = [f"select distinct pulled.source_account, loads.schema_name from raw_{vendor}.{table} as pulled "
               f"join raw_{vendor}._dlt_loads as loads on pulled._dlt_load_id = loads.load_id"
@@ -252,8 +252,7 @@ def _owners(con: duckdb.DuckDBPyConnection, vendor: str) -> Callable[[str | None
 def _stripe_events_cursors(warehouse: Path, unit: str) -> dict[str, datetime]:
     """Per evented Stripe table, the server time one account's pulled events are complete to (its pipeline's
     resource state, under the source's name: the account's, or `stripe`)."""
-    vendor, account = split(unit)
-    resources = make_pipeline(unit, warehouse).state.get("sources", {}).get(account or vendor, {}).get(
+    resources = make_pipeline(unit, warehouse).state.get("sources", {}).get(source_name(unit), {}).get(
         "resources", {})
     covered = {}
     for table in EVENT_TYPES:
@@ -319,9 +318,8 @@ def _load(unit: str, tables: dict[str, list[dict]], warehouse: Path) -> None:
     """Into the account's own pull pipeline (same dataset, schema and state; the source named as the pull's
     is): merged on (account, id); an order's child tables (line items, transactions, refunds) are replaced
     with it, as when pulled."""
-    vendor, account = split(unit)
-    pushed = _stripe_pushed if vendor == "stripe" else _shopify_pushed
-    make_pipeline(unit, warehouse).run((pushed.with_args(name=account) if account else pushed)(tables))
+    pushed = _stripe_pushed if split(unit)[0] == "stripe" else _shopify_pushed
+    make_pipeline(unit, warehouse).run(pushed.with_args(name=source_name(unit))(tables))
 
 
 def _record_outcomes(con: duckdb.DuckDBPyConnection, decided: list[dict]) -> tuple[Counter[str], int]:
