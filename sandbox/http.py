@@ -8,6 +8,8 @@ from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qs
 
+from sandbox.drawn import plain
+
 
 @dataclass
 class Request:
@@ -40,7 +42,7 @@ class Response:
 
     @classmethod
     def json(cls, status: int, payload: object, headers: dict[str, str] | None = None) -> Response:
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        body = json.dumps(payload, separators=(",", ":"), default=plain).encode()
         return cls(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from sandbox.drawn import plain
 from sandbox.world import stable_token
 from webhooks.signatures import shopify_hmac, stripe_header
 
@@ -57,7 +58,7 @@ class Delivery:
 def stripe_deliveries(stripe: object, t0: datetime, t1: datetime) -> list[Delivery]:
     lo, hi = int(t0.timestamp()), int(t1.timestamp())
     return [Delivery("stripe", event["type"], event["id"], datetime.fromtimestamp(event["created"], t1.tzinfo),
-                     json.dumps(event, separators=(",", ":")).encode())
+                     json.dumps(event, separators=(",", ":"), default=plain).encode())
             for event in reversed(stripe.lists["events"]) if lo < event["created"] <= hi]
 
 
@@ -74,7 +75,7 @@ def shopify_deliveries(shopify: object, t0: datetime, t1: datetime) -> list[Deli
         headers = {"X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": SHOP_DOMAIN, "X-Shopify-API-Version": API_VERSION,
                    "X-Shopify-Event-Id": event_id, "X-Shopify-Webhook-Id": f"{topic}/{event_id}",
                    "X-Shopify-Triggered-At": updated.isoformat()}
-        deliveries.append(Delivery("shopify", topic, event_id, updated, json.dumps(order).encode(), headers))
+        deliveries.append(Delivery("shopify", topic, event_id, updated, json.dumps(order, default=plain).encode(), headers))
     for event in shopify.events:  # deleted orders: `orders/delete`, whose payload is the order's id only
         deleted = datetime.fromisoformat(event["created_at"])
         if event["verb"] != "destroy" or not t0 < deleted <= t1:

@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
+from sandbox.drawn import Drawn, whole
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
 from sandbox.world import Deal, Order, Person, World, stable_token
@@ -105,9 +106,15 @@ class Activecampaign:
         orders = world.orders(deleted=True)  # the shop connection keeps what it synced: ids never shift
         buyers = list(dict.fromkeys(o.person_id for o in orders))  # in order of their first order
         customer_ids = {pid: str(n) for n, pid in enumerate(buyers, start=1)}
-        self.lists = {"contacts": [self._contact(p) for p in members], "deals": [self._deal(d) for d in deals],
-                      "ecomOrders": [self._order(n, o, customer_ids[o.person_id]) for n, o in enumerate(orders, 1)],
-                      "ecomCustomers": [self._customer(customer_ids[pid], world.person(pid)) for pid in buyers]}
+        # drawn when served (sandbox/drawn.py), keeping what listings and writes look records up by
+        self.lists = {
+            "contacts": [Drawn({"id": p.activecampaign_contact_id, "email": p.activecampaign_email,
+                                "udate": local(p.activecampaign_updated_at)}, self._contact, p) for p in members],
+            "deals": [Drawn({"id": d.deal_id, "mdate": local(d.updated_at)}, self._deal, d) for d in deals],
+            "ecomOrders": [Drawn({"id": str(n)}, self._order, (n, o, customer_ids[o.person_id]))
+                           for n, o in enumerate(orders, 1)],
+            "ecomCustomers": [Drawn({"id": customer_ids[pid]}, self._customer, (customer_ids[pid], world.person(pid)))
+                              for pid in buyers]}
         self._emails = {normalize_email(c["email"]): c["id"] for c in self.lists["contacts"]}
         taken = [int(p.activecampaign_contact_id) for p in members] + [
             int(r.contact_id) for r in world.crm_records() if r.vendor == NAME]
@@ -139,9 +146,11 @@ class Activecampaign:
                 "edate": local(d.closed_at) if d.closed_at else None, "isDisabled": False}
 
     @staticmethod
-    def _order(number: int, o: Order, customer_id: str) -> dict:
-        """A Shopify order as the connection synced it: cents, the email the shop stored, shop times
-        in the account's offset; pending and authorized-only orders are state 0 (Pending)."""
+    def _order(synced: tuple[int, Order, str]) -> dict:
+        """A Shopify order as the connection synced it (its number, the order, its ecom customer's id): cents,
+        the email the shop stored, shop times in the account's offset; pending and authorized-only orders are
+        state 0 (Pending)."""
+        number, o, customer_id = synced
         return {"id": str(number), "externalid": str(o.order_id), "source": "1", "email": o.email,
                 "currency": "USD", "connectionid": CONNECTION_ID, "customerid": customer_id,
                 "orderUrl": f"https://sandbox-shop.myshopify.com/admin/orders/{o.order_id}",
@@ -155,9 +164,10 @@ class Activecampaign:
                 "connection": CONNECTION_ID, "customer": customer_id, "orderNumber": str(o.number)}
 
     @staticmethod
-    def _customer(customer_id: str, p: Person) -> dict:
-        """One shop customer per person, guests included (keyed by the connection on email; a guest's
-        `externalid` is "0"); revenue is what the shop charged, refunds not taken off."""
+    def _customer(customer: tuple[str, Person]) -> dict:
+        """One shop customer (its id, the person) per person, guests included (keyed by the connection on
+        email; a guest's `externalid` is "0"); revenue is what the shop charged, refunds not taken off."""
+        customer_id, p = customer
         revenue = sum(cents(o.total) for o in p.orders)
         average = (Decimal(revenue) / len(p.orders)).to_integral_value(rounding=ROUND_HALF_EVEN)
         return {"id": customer_id, "connectionid": CONNECTION_ID,
@@ -359,7 +369,7 @@ class Activecampaign:
             existing_id = self._emails.get(normalize_email(email))
             existing = next((c for c in self.lists["contacts"] if c["id"] == existing_id), None)
             if existing:
-                record = {**existing, **{k: str(contact[k]) for k in SYNC_FIELDS if k in contact},
+                record = {**whole(existing), **{k: str(contact[k]) for k in SYNC_FIELDS if k in contact},
                           "udate": local(now), "updated_utc_timestamp": utc(now)}
                 self.lists["contacts"] = [record if c is existing else c for c in self.lists["contacts"]]
             else:

@@ -26,6 +26,7 @@ from decimal import Decimal
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
+from sandbox.drawn import Drawn
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
 from sandbox.vendors.stripe import charge_attempts, refund_id, transaction_references
@@ -87,9 +88,10 @@ class Shopify:
         self.token_without_read_all_orders = "shpat_sandbox_recent_" + str(world.seed)
         self.webhook_secret = "shpss_sandbox_" + stable_token(world.seed, "webhook-secret", length=24)
         self.scopes = {self.token: SCOPES, self.token_without_read_all_orders: SCOPES - {"read_all_orders"}}
-        self.customers = [self._customer(p) for p in sorted(
+        # drawn when served (sandbox/drawn.py), keeping what listings sort and filter on
+        self.customers = [Drawn(self._customer_keys(p), self._customer, p) for p in sorted(
             (p for p in world.people if p.shopify_customer_id), key=lambda p: p.shopify_customer_id)]
-        self.orders = [self._order(o) for o in world.orders()]
+        self.orders = [Drawn(self._order_keys(o), self._order, o) for o in world.orders()]
         self.events = [self._destroy_event(n, o) for n, o in enumerate(world.deleted_orders(), start=1)]
 
     def index(self, root: str) -> dict:
@@ -97,14 +99,19 @@ class Shopify:
                 "webhooks": {"client_secret": self.webhook_secret}}
 
     # --- vendor shapes -------------------------------------------------------------------------
+    @staticmethod
+    def _customer_keys(p: Person) -> dict:
+        return {"id": p.shopify_customer_id, "created_at": local(p.created_at),
+                "updated_at": local(max([p.created_at] + [o.created_at for o in p.counted_orders]))}
+
     def _customer(self, p: Person) -> dict:
         counted = p.counted_orders
         consent_at = local(p.created_at)
+        keys = self._customer_keys(p)
         return {
-            "id": p.shopify_customer_id, "email": p.shopify_email, "first_name": p.first_name.title(),
+            "id": keys["id"], "email": p.shopify_email, "first_name": p.first_name.title(),
             "last_name": p.last_name.title(), "state": "enabled", "verified_email": True,
-            "created_at": local(p.created_at),
-            "updated_at": local(max([p.created_at] + [o.created_at for o in counted])),
+            "created_at": keys["created_at"], "updated_at": keys["updated_at"],
             "orders_count": len(p.orders), "total_spent": str(sum((o.total for o in counted), start=0)),
             "tax_exempt": False, "tags": "", "currency": SHOP_CURRENCY,
             "email_marketing_consent": {
@@ -121,10 +128,15 @@ class Shopify:
                 "message": f"Order #{o.number} was deleted.", "author": "Shopify", "description":
                 f"Order #{o.number} was deleted.", "path": f"/admin/orders/{o.order_id}"}
 
-    def _order(self, o: Order) -> dict:
-        person = self.world.person(o.person_id)
+    def _order_keys(self, o: Order) -> dict:
         closed_at = o.created_at + timedelta(days=14)
         closed = o.cancelled_at is None and closed_at <= self.world.clock
+        return {"id": o.order_id, "created_at": local(o.created_at), "updated_at": local(o.updated_at),
+                "cancelled_at": local(o.cancelled_at), "closed_at": local(closed_at) if closed else None}
+
+    def _order(self, o: Order) -> dict:
+        person = self.world.person(o.person_id)
+        keys = self._order_keys(o)
         total = str(o.total)
         customer = None
         if person.shopify_customer_id:
@@ -144,12 +156,12 @@ class Shopify:
                 "parent_id": sale["id"] if sale else None}],
         } for r in o.refunds]
         return {
-            "id": o.order_id, "admin_graphql_api_id": f"gid://shopify/Order/{o.order_id}",
+            "id": keys["id"], "admin_graphql_api_id": f"gid://shopify/Order/{o.order_id}",
             "name": f"#{o.number}", "number": o.number - 1000, "order_number": o.number,
             "email": o.email, "contact_email": o.email,
-            "created_at": local(o.created_at), "updated_at": local(o.updated_at), "processed_at": local(o.created_at),
-            "cancelled_at": local(o.cancelled_at), "cancel_reason": "customer" if o.cancelled_at else None,
-            "closed_at": local(closed_at) if closed else None,
+            "created_at": keys["created_at"], "updated_at": keys["updated_at"], "processed_at": local(o.created_at),
+            "cancelled_at": keys["cancelled_at"], "cancel_reason": "customer" if o.cancelled_at else None,
+            "closed_at": keys["closed_at"],
             "currency": SHOP_CURRENCY, "presentment_currency": o.currency,
             "financial_status": o.financial_status, "fulfillment_status": None, "test": False,
             "subtotal_price": str(o.subtotal), "total_discounts": str(o.discount), "total_tax": str(o.tax),

@@ -1,0 +1,59 @@
+"""Vendors keep records as `Drawn` (the fields listings read, and how to draw the rest from the world) and
+draw them when served: what a listing sorts and filters on must be exactly what the served record says,
+and a drawn record must serve as the record itself (JSON, mapping reads, copies for writes)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from sandbox.drawn import Drawn, plain, whole
+from sandbox.server import Sandbox
+from sandbox.world import World
+
+pytestmark = pytest.mark.sandbox
+
+
+def drawn_records(vendor) -> list[Drawn]:
+    """Every `Drawn` a vendor object keeps, in lists or dicts of lists among its attributes."""
+    found = []
+    for value in vars(vendor).values():
+        groups = value.values() if isinstance(value, dict) else [value] if isinstance(value, list) else []
+        for group in groups:
+            if isinstance(group, list):
+                found += [r for r in group if isinstance(r, Drawn)]
+            elif isinstance(group, Drawn):
+                found.append(group)
+    return found
+
+
+@pytest.mark.parametrize("days", [0, 3])
+def test_every_drawn_records_keys_are_its_served_fields(world: World, days: int):
+    sandbox = Sandbox(world, mode="bench")
+    if days:
+        sandbox.advance(timedelta(days=days))
+    counts = {}
+    for name, vendor in sandbox.vendors.items():
+        records = drawn_records(vendor)
+        counts[name] = len(records)
+        for record in records:
+            served = record.record()
+            wrong = {k: (v, served.get(k, "<missing>")) for k, v in record.keys_.items() if served.get(k, object()) != v}
+            assert not wrong, f"{name}: a listing would read {wrong} (key, served) for record {record!r}"
+    # the vendors whose records are drawn: the check above must have met them
+    assert counts["shopify"] >= 400 and counts["activecampaign"] >= 400, counts
+
+
+def test_a_drawn_record_serves_as_the_record_it_stands_for(world: World):
+    order = Sandbox(world, mode="bench").vendors["shopify"].orders[0]
+    assert isinstance(order, Drawn)
+    record = order.record()
+    assert json.loads(json.dumps({"orders": [order]}, default=plain)) == {"orders": [record]}
+    assert order["line_items"] == record["line_items"] and "refunds" in order and len(order) == len(record)
+    assert dict(order) == record and whole(order) == record and whole(order) is not whole(order)
+    with pytest.raises(TypeError):
+        order["id"] = 1  # read-only: a write copies it first (`whole`)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json.dumps(object(), default=plain)
