@@ -132,8 +132,9 @@ class Hubspot:
         self._received: list[dict] = []
         self._version = 0  # bumped by every write, so the sorted views of the records are rebuilt
         self.records: dict[str, dict[str, dict]] = {"contacts": {}, "deals": {}}  # by id, in id order
-        self.history: dict[str, list[dict]] = {}  # contact id -> lifecyclestage history, newest first
-        self.source_history: dict[str, dict[str, list[dict]]] = {}  # contact id -> latest-source property -> history
+        # contact id -> what its property histories are drawn from when asked (`lifecycle_history`,
+        # `source_history`): kept drawn, not rendered, as they are most of the contacts' size
+        self._history_of: dict[str, Person | CrmRecord] = {}
         self.indexed_at: dict[str, datetime] = {}  # contact id -> when a late update reaches the search index
         self.links: dict[tuple[str, str], list[str]] = {}  # (object, id) -> associated contact or deal ids
         contacts: list[tuple[str, dict]] = []
@@ -166,32 +167,50 @@ class Hubspot:
                       "lifecyclestage": p.lifecycle[-1][0], "hs_email_optout": _string(not p.accepts_marketing),
                       "hs_analytics_source": p.touches[0].channel,
                       "hs_merged_object_ids": ";".join(merged) or None, **self._latest_source(p)}
-        sources = ["FORM"] + ["INTEGRATION" if stage == "customer" else "AUTOMATION_PLATFORM"
-                              for stage, _ in p.lifecycle[1:]]
-        self.history[p.hubspot_contact_id] = [
-            {"value": stage, "timestamp": iso_ms(at), "sourceType": source, "sourceId": None}
-            for (stage, at), source in reversed(list(zip(p.lifecycle, sources, strict=True)))]
+        self._history_of[p.hubspot_contact_id] = p
         if p.hubspot_indexed_at:
             self.indexed_at[p.hubspot_contact_id] = p.hubspot_indexed_at
         self.links[("contacts", p.hubspot_contact_id)] = [d.deal_id for d in p.deals if d.vendor == NAME]
         return _record(p.hubspot_contact_id, properties, p.created_at, p.hubspot_updated_at)
 
+    def _touches(self, p: Person) -> list[Touch]:
+        """The person's touches up to the clock (later ones have not happened yet)."""
+        return [t for t in p.touches if t.touched_at <= self.world.clock]
+
     def _latest_source(self, p: Person) -> dict[str, str]:
-        """The latest-source properties of the person's newest touch up to the clock (later touches have
-        not happened yet), and their history: one version per touch, newest first, stamped when it happened."""
-        touches = [t for t in p.touches if t.touched_at <= self.world.clock]
-        self.source_history[p.hubspot_contact_id] = {
-            name: [{"value": read(t), "timestamp": iso_ms(t.touched_at), "sourceType": "ANALYTICS", "sourceId": None}
-                   for t in reversed(touches)] for name, read in LATEST_SOURCE.items()}
+        """The latest-source properties of the person's newest touch up to the clock."""
+        touches = self._touches(p)
         return {name: read(touches[-1]) for name, read in LATEST_SOURCE.items()} if touches else {}
+
+    def lifecycle_history(self, contact_id: str) -> list[dict] | None:
+        """A contact's `lifecyclestage` history, newest first (None: not a contact of the world's)."""
+        source = self._history_of.get(contact_id)
+        if isinstance(source, CrmRecord):  # archived
+            return [{"value": "subscriber", "timestamp": iso_ms(source.created_at), "sourceType": "FORM",
+                     "sourceId": None}]
+        if source is None:
+            return None
+        sources = ["FORM"] + ["INTEGRATION" if stage == "customer" else "AUTOMATION_PLATFORM"
+                              for stage, _ in source.lifecycle[1:]]
+        return [{"value": stage, "timestamp": iso_ms(at), "sourceType": kind, "sourceId": None}
+                for (stage, at), kind in reversed(list(zip(source.lifecycle, sources, strict=True)))]
+
+    def source_history(self, contact_id: str, name: str) -> list[dict] | None:
+        """The history of a listed contact's latest-source property `name`: one version per touch, newest
+        first, stamped when it happened (None: not a listed contact of the world's)."""
+        source = self._history_of.get(contact_id)
+        if not isinstance(source, Person):
+            return None
+        read = LATEST_SOURCE[name]
+        return [{"value": read(t), "timestamp": iso_ms(t.touched_at), "sourceType": "ANALYTICS", "sourceId": None}
+                for t in reversed(self._touches(source))]
 
     def _archived_contact(self, r: CrmRecord) -> dict:
         p = self.world.person(r.person_id)
         properties = {"createdate": iso_ms(r.created_at), "email": r.email, "firstname": p.first_name.title(),
                       "lastname": p.last_name.title(), "hs_object_id": r.contact_id,
                       "lastmodifieddate": iso_ms(r.removed_at), "lifecyclestage": "subscriber"}
-        self.history[r.contact_id] = [{"value": "subscriber", "timestamp": iso_ms(r.created_at),
-                                       "sourceType": "FORM", "sourceId": None}]
+        self._history_of[r.contact_id] = r
         return _record(r.contact_id, properties, r.created_at, r.removed_at, archived_at=r.removed_at)
 
     def _deal(self, d: Deal) -> dict:
@@ -277,10 +296,10 @@ class Hubspot:
         return out
 
     def _history(self, obj: str, record: dict, name: str) -> list[dict]:
-        if obj == "contacts" and name == "lifecyclestage" and record["id"] in self.history:
-            return self.history[record["id"]]
-        if obj == "contacts" and name in self.source_history.get(record["id"], {}):
-            return self.source_history[record["id"]][name]
+        if obj == "contacts" and name == "lifecyclestage" and record["id"] in self._history_of:
+            return self.lifecycle_history(record["id"])
+        if obj == "contacts" and name in LATEST_SOURCE and isinstance(self._history_of.get(record["id"]), Person):
+            return self.source_history(record["id"], name)
         value = record["properties"].get(name)
         return [] if value is None else [{"value": value, "timestamp": record["updatedAt"], "sourceType": "CRM_UI",
                                           "sourceId": None}]

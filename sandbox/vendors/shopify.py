@@ -137,21 +137,21 @@ class Shopify:
     def _order(self, o: Order) -> dict:
         person = self.world.person(o.person_id)
         keys = self._order_keys(o)
-        total = str(o.total)
+        created, total, subtotal = keys["created_at"], o.total, o.subtotal  # each drawn once per order
         customer = None
         if person.shopify_customer_id:
             customer = {"id": person.shopify_customer_id, "email": person.shopify_email,
                         "first_name": person.first_name.title(), "last_name": person.last_name.title()}
-        transactions = self._transactions(o)
+        transactions = self._transactions(o, created)
         sale = next((t for t in transactions if t["kind"] == "sale" and t["status"] == "success"), None)
         refunds = [{
-            "id": r.refund_id, "order_id": o.order_id, "created_at": local(r.processed_at),
-            "processed_at": local(r.processed_at), "note": None,
+            "id": r.refund_id, "order_id": o.order_id, "created_at": (at := local(r.processed_at)),
+            "processed_at": at, "note": None,
             "transactions": [{
                 "id": r.refund_id + 7_000_000_000, "order_id": o.order_id, "kind": "refund",
                 "status": "success" if r.succeeded else "failure", "amount": str(r.presentment_amount),
                 "currency": o.currency, "gateway": "stripe" if o.paid_by_stripe else "manual",
-                "processed_at": local(r.processed_at), "created_at": local(r.processed_at),
+                "processed_at": at, "created_at": at,
                 "authorization": refund_id(self.world.seed, r.refund_id) if o.paid_by_stripe and r.succeeded else None,
                 "parent_id": sale["id"] if sale else None}],
         } for r in o.refunds]
@@ -159,14 +159,14 @@ class Shopify:
             "id": keys["id"], "admin_graphql_api_id": f"gid://shopify/Order/{o.order_id}",
             "name": f"#{o.number}", "number": o.number - 1000, "order_number": o.number,
             "email": o.email, "contact_email": o.email,
-            "created_at": keys["created_at"], "updated_at": keys["updated_at"], "processed_at": local(o.created_at),
+            "created_at": created, "updated_at": keys["updated_at"], "processed_at": created,
             "cancelled_at": keys["cancelled_at"], "cancel_reason": "customer" if o.cancelled_at else None,
             "closed_at": keys["closed_at"],
             "currency": SHOP_CURRENCY, "presentment_currency": o.currency,
             "financial_status": o.financial_status, "fulfillment_status": None, "test": False,
-            "subtotal_price": str(o.subtotal), "total_discounts": str(o.discount), "total_tax": str(o.tax),
-            "total_price": total, "total_price_set": money_bag(o, o.total),
-            "subtotal_price_set": money_bag(o, o.subtotal), "total_tax_set": money_bag(o, o.tax),
+            "subtotal_price": str(subtotal), "total_discounts": str(o.discount), "total_tax": str(o.tax),
+            "total_price": str(total), "total_price_set": money_bag(o, total),
+            "subtotal_price_set": money_bag(o, subtotal), "total_tax_set": money_bag(o, o.tax),
             "payment_gateway_names": ["stripe"] if o.paid_by_stripe else ["manual"],
             "source_name": "web", **landing(person.sessions.get(o.order_id)),
             "billing_address": {"country_code": o.country}, "customer": customer,
@@ -176,14 +176,17 @@ class Shopify:
             "refunds": refunds, "transactions": transactions,
         }
 
-    def _transactions(self, o: Order) -> list[dict]:
-        """The order's payment transactions: Stripe sales (a failed attempt first for some) naming the Stripe
-        charge and payment intent as its checkout app does (`payment_setup`: both, the intent only, or
-        neither), manual sales, or an authorization (voided for voided orders)."""
+    def _transactions(self, o: Order, created: str) -> list[dict]:
+        """The order's payment transactions (at `created`, the order's own time as served): Stripe sales (a
+        failed attempt first for some) naming the Stripe charge and payment intent as its checkout app does
+        (`payment_setup`: both, the intent only, or neither), manual sales, or an authorization (voided for
+        voided orders)."""
+        amount = str(o.presentment_total)
+
         def transaction(n: int, kind: str, status: str, gateway: str, **extra: object) -> dict:
             return {"id": TRANSACTION_ID_BASE + o.number * TRANSACTIONS_PER_ORDER + n, "order_id": o.order_id,
-                    "kind": kind, "status": status, "amount": str(o.presentment_total), "currency": o.currency,
-                    "gateway": gateway, "created_at": local(o.created_at), "processed_at": local(o.created_at),
+                    "kind": kind, "status": status, "amount": amount, "currency": o.currency,
+                    "gateway": gateway, "created_at": created, "processed_at": created,
                     "test": False, "authorization": None, "receipt": {}, **extra}
 
         if o.paid_by_stripe:

@@ -81,7 +81,7 @@ def test_hubspot_merges_history_and_deal_contacts_are_landed(crm_runs, sandbox, 
     history = rows(warehouse, "select contact_id, count(*) from raw_hubspot.contacts_lifecyclestage_history "
                               "group by contact_id")
     live = {i for i, r in hubspot.records["contacts"].items() if not r["archived"]}
-    assert dict(history) == {i: len(hubspot.history[i]) for i in live}
+    assert dict(history) == {i: len(hubspot.lifecycle_history(i)) for i in live}
     links = {(obj_id, other) for (obj, obj_id), others in hubspot.links.items() if obj == "deals"
              and not hubspot.records["deals"][obj_id]["archived"] for other in others}
     assert set(rows(warehouse, "select deal_id, contact_id from raw_hubspot.deal_contacts")) == links

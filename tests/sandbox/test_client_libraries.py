@@ -44,5 +44,5 @@ def test_hubspot_api_client_lists_searches_and_reads_history(server):
         limit=5, filter_groups=[{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}]))
     assert 0 < found.total <= len(contacts) and len(found.results) == 5
     one = client.crm.contacts.basic_api.get_by_id(contacts[0].id, properties_with_history=["lifecyclestage"])
-    assert [h["value"] for h in hubspot.history[contacts[0].id]] == [
+    assert [h["value"] for h in hubspot.lifecycle_history(contacts[0].id)] == [
         h.value for h in one.properties_with_history["lifecyclestage"]]
