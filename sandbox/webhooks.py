@@ -75,7 +75,8 @@ def shopify_deliveries(shopify: object, t0: datetime, t1: datetime) -> list[Deli
         headers = {"X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": SHOP_DOMAIN, "X-Shopify-API-Version": API_VERSION,
                    "X-Shopify-Event-Id": event_id, "X-Shopify-Webhook-Id": f"{topic}/{event_id}",
                    "X-Shopify-Triggered-At": updated.isoformat()}
-        deliveries.append(Delivery("shopify", topic, event_id, updated, json.dumps(order, default=plain).encode(), headers))
+        body = json.dumps(order, default=plain).encode()
+        deliveries.append(Delivery("shopify", topic, event_id, updated, body, headers))
     for event in shopify.events:  # deleted orders: `orders/delete`, whose payload is the order's id only
         deleted = datetime.fromisoformat(event["created_at"])
         if event["verb"] != "destroy" or not t0 < deleted <= t1:

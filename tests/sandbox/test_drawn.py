@@ -40,10 +40,14 @@ def test_every_drawn_records_keys_are_its_served_fields(world: World, days: int)
         counts[name] = len(records)
         for record in records:
             served = record.record()
-            wrong = {k: (v, served.get(k, "<missing>")) for k, v in record.keys_.items() if served.get(k, object()) != v}
+            wrong = {k: (v, served.get(k, "<missing>")) for k, v in record.keys_.items()
+                     if served.get(k, object()) != v}
             assert not wrong, f"{name}: a listing would read {wrong} (key, served) for record {record!r}"
     # the vendors whose records are drawn: the check above must have met them
     assert counts["shopify"] >= 400 and counts["activecampaign"] >= 400, counts
+    hubspot = sandbox.vendors["hubspot"]  # histories drawn when asked, as the records they belong to
+    contact = next(iter(hubspot.records["contacts"].values()))
+    assert hubspot.lifecycle_history(contact["id"])[0]["value"] == contact["properties"]["lifecyclestage"]
 
 
 def test_a_drawn_record_serves_as_the_record_it_stands_for(world: World):
