@@ -97,7 +97,7 @@ def email_variant(rng: random.Random, email: str) -> str:
     return email
 
 
-@dataclass
+@dataclass(slots=True)
 class Refund:
     refund_id: int
     processed_at: datetime
@@ -106,7 +106,7 @@ class Refund:
     presentment_amount: Decimal | None = None  # in the order's currency, as the buyer was refunded
 
 
-@dataclass
+@dataclass(slots=True)
 class LineItem:
     line_item_id: int
     sku: str
@@ -115,7 +115,7 @@ class LineItem:
     quantity: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Order:
     person_id: int
     created_at: datetime
@@ -167,7 +167,7 @@ class Order:
         return max(times)
 
 
-@dataclass
+@dataclass(slots=True)
 class Touch:
     """A marketing touch (a visit with its UTM parameters) before or around a person's orders."""
 
@@ -183,7 +183,7 @@ class Touch:
         return CHANNELS[(self.source, self.medium)]
 
 
-@dataclass
+@dataclass(slots=True)
 class CrmRecord:
     """A CRM contact record of a person that the vendor's default listing does not serve.
 
@@ -200,7 +200,7 @@ class CrmRecord:
     contact_id: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Deal:
     """A CRM deal of a person: context, never revenue (DESIGN.md, "System of record")."""
 
@@ -216,7 +216,7 @@ class Deal:
     deal_id: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Person:
     person_id: int
     email: str
@@ -342,7 +342,7 @@ def _add_refunds(rng: random.Random, order: Order, clock: datetime | None) -> No
     order.refunds.sort(key=lambda r: r.processed_at)
 
 
-@dataclass
+@dataclass(slots=True)
 class World:
     """The whole world for a seed and size, with vendor ids assigned in creation order."""
 
