@@ -8,6 +8,7 @@ Python values and exported by `sandbox.truth`, following DESIGN.md's metric defi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from dataclasses import dataclass, field
@@ -73,14 +74,21 @@ def money(value: Decimal, currency: str = SHOP_CURRENCY) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-MINOR_DIGITS.get(currency, 2)), rounding=ROUND_HALF_EVEN)
 
 
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+BASE62_PAIRS = [low + high for high in BASE62 for low in BASE62]  # two digits at a time, the lower one first
+
+
+@functools.lru_cache(maxsize=8192)  # a record drawn again names the same ids (a charge, its intent, its balance)
 def stable_token(*parts: object, length: int = 14) -> str:
-    """A deterministic base-62 token, for vendor ids that are strings (Stripe's `cus_...`)."""
+    """A deterministic base-62 token, for vendor ids that are strings (Stripe's `cus_...`): the digits of the
+    SHA-256 of `parts`, least significant first."""
     digest = int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest(), "big")
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     out = []
-    for _ in range(length):
-        digest, rem = divmod(digest, 62)
-        out.append(alphabet[rem])
+    for _ in range(length // 2):
+        digest, rem = divmod(digest, 3844)
+        out.append(BASE62_PAIRS[rem])
+    if length % 2:
+        out.append(BASE62[digest % 62])
     return "".join(out)
 
 

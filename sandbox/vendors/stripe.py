@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import base64
 import bisect
-import copy
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
+from sandbox.drawn import Drawn, whole
 from sandbox.http import HttpError, Request, Response
 from sandbox.limits import Budget
 from sandbox.world import SHOP_CURRENCY, Order, Person, World, stable_token
@@ -55,6 +57,10 @@ MAX_EVENT_TYPES = 20
 FILTERS = {"customers": ("email",), "charges": ("customer", "payment_intent"), "payment_intents": ("customer",),
            "refunds": ("charge", "payment_intent"), "balance_transactions": ("currency", "source", "type"),
            "events": ()}
+# the fields each list's records keep at hand (sandbox/drawn.py): paging, filters, balances' status, the truth
+LIST_KEYS = {name: ("id", "created", *fields, *{"events": ("type",), "balance_transactions": ("available_on",),
+                                                "charges": ("status", "amount", "currency")}.get(name, ()))
+             for name, fields in FILTERS.items()}
 
 
 def _error(status: int, message: str, param: str | None = None, code: str | None = None) -> HttpError:
@@ -138,6 +144,32 @@ def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A Stripe-paid order as its checkout app paid it in this account: what each of its records is drawn from."""
+
+    order: Order
+    payer: Person
+    setup: PaymentSetup
+
+
+@dataclass(frozen=True, slots=True)
+class Unlinked:
+    """A charge made outside the shop (see `Stripe._unlinked`), as drawn from its person's own stream."""
+
+    payer: Person
+    charge_id: str
+    amount: int
+    created: int
+    customer: str | None
+    email: str | None
+    description: str
+
+
+# A charge: the first or second attempt of a payment, or a charge made outside the shop (attempt 0)
+ChargeOf = tuple[Payment | Unlinked, int]
+
+
 class Stripe:
     name = NAME
     rate_limit = Budget(size=25, leak_per_second=25.0)
@@ -147,22 +179,26 @@ class Stripe:
         self.api_key = f"sk_test_sandbox{world.seed}" + stable_token(world.seed, "key", length=16)
         self.account_id = "acct_" + stable_token(world.seed, "account", length=16)
         self.webhook_secret = "whsec_sandbox" + stable_token(world.seed, "webhook-secret", length=24)
-        self.lists: dict[str, list[dict]] = {name: [] for name in FILTERS}
+        # Each record is kept drawn (sandbox/drawn.py): what listings, cursors and the truth read, and the world
+        # objects it is drawn from when served, each record a function of them (a charge as of its refunds).
+        self.lists: dict[str, list[Drawn]] = {name: [] for name in FILTERS}
         self.order_of_charge: dict[str, int] = {}  # the truth: the Shopify order each served charge pays
         for p in world.people:
             if p.stripe_customer_id:
-                customer = self._customer(p)
-                self._event("customer.created", customer["created"], customer)
+                customer = self._keep("customers", self._customer, p, listed=not p.stripe_deleted_at)
+                self._keep("events", self._customer_event, ("customer.created", customer["created"], p))
                 if p.stripe_deleted_at:  # listed no more; its charges keep its id
-                    self._event("customer.deleted", _ts(p.stripe_deleted_at), customer)
-                else:
-                    self.lists["customers"].append(customer)
+                    self._keep("events", self._customer_event, ("customer.deleted", _ts(p.stripe_deleted_at), p))
         for order in world.orders():
             if order.paid_by_stripe:
-                self._payments(order)
+                payer = world.person(order.person_id)
+                payment = Payment(order, payer, payment_setup(world.seed, order, payer))
+                if payment.setup.checkout != OTHER_ACCOUNT:
+                    self._payment(payment)
         for p in world.people:
-            if p.stripe_customer_id:
-                self._unlinked_charge(p)
+            unlinked = self._unlinked(p) if p.stripe_customer_id else None
+            if unlinked:
+                self._charges((unlinked, 0))
         self.lists = {name: self._newest_first(records) for name, records in self.lists.items()}
         self._created_by_id: dict[str, dict[str, int]] = {}  # per list: object id -> created, for cursors
 
@@ -171,10 +207,38 @@ class Stripe:
                 "webhooks": {"signing_secret": self.webhook_secret}}
 
     @staticmethod
-    def _newest_first(records: list[dict]) -> list[dict]:
+    def _newest_first(records: list[Drawn]) -> list[Drawn]:
         return sorted(records, key=lambda r: (r["created"], r["id"]), reverse=True)
 
-    # --- vendor shapes -------------------------------------------------------------------------
+    def _keep(self, resource: str, draw: Callable[[Any], dict], source: Any, listed: bool = True) -> dict:
+        """Draw a record once, keep it in its list (unless not `listed`) by its keys, and return it."""
+        record = draw(source)
+        if listed:
+            self.lists[resource].append(Drawn({k: record[k] for k in LIST_KEYS[resource]}, draw, source))
+        return record
+
+    def _payment(self, payment: Payment) -> None:
+        """An order's payment intent, charges, refunds, balance transactions and events."""
+        attempts = charge_attempts(payment.order)
+        for n in range(len(attempts)):
+            charge = self._charges((payment, n))
+            self.order_of_charge[charge["id"]] = payment.order.order_id
+        if payment.setup.checkout != LEGACY_APP:
+            self._keep("payment_intents", self._intent, payment)
+        for k in range(len(self._refunds(payment))):
+            self._keep("refunds", self._refund, (payment, k))
+            self._keep("balance_transactions", self._refund_transaction, (payment, k))
+            self._keep("events", self._refund_event, (payment, k))
+
+    def _charges(self, of: ChargeOf) -> dict:
+        """A charge, its balance transaction if it succeeded and its event, listed."""
+        charge = self._keep("charges", self._charge, of)
+        if charge["status"] == "succeeded":
+            self._keep("balance_transactions", self._charge_transaction, of)
+        self._keep("events", self._charge_event, of)
+        return charge
+
+    # --- vendor shapes, each drawn from the world ------------------------------------------------
     def _customer(self, p: Person) -> dict:
         first_order = p.orders[0].created_at
         return {"id": p.stripe_customer_id, "object": "customer", "email": p.stripe_email,
@@ -182,104 +246,97 @@ class Stripe:
                 "created": _ts(first_order) - 60, "currency": "usd", "delinquent": False,
                 "livemode": False, "metadata": {}}
 
-    def _payments(self, order: Order) -> None:
-        """An order's payment intent, charges, refunds, balance transactions and events, as its checkout
-        app made them (none if it charged another account)."""
-        seed, currency = self.world.seed, order.currency.lower()  # charged in what the buyer paid in
-        person = self.world.person(order.person_id)
-        setup = payment_setup(seed, order, person)
-        if setup.checkout == OTHER_ACCOUNT:
-            return
-        amount, created = minor(order.presentment_total, currency), _ts(order.created_at)
-        settled = minor(order.total, SETTLEMENT)
-        intent_id = None if setup.checkout == LEGACY_APP else payment_intent_id(seed, order)
-        metadata = {"shopify_order_id": str(order.order_id)} if setup.writes_metadata else {}
-        charges = []
-        for n, status in enumerate(charge_attempts(order)):
-            charge = self._charge(charge_id(seed, order, n), status, amount, created - 30 + n * 20,
-                                  person.stripe_customer_id, person.stripe_email, intent_id, metadata,
-                                  f"Shopify order #{order.number}", currency, settled)
-            self.order_of_charge[charge["id"]] = order.order_id
-            charges.append(charge)
-        paid = next((c for c in charges if c["status"] == "succeeded"), None)
-        if intent_id:
-            self.lists["payment_intents"].append({
-                "id": intent_id, "object": "payment_intent", "amount": amount,
-                "amount_received": amount if paid else 0, "capture_method": "automatic",
-                "confirmation_method": "automatic", "created": charges[0]["created"] - 5, "currency": currency,
-                "customer": person.stripe_customer_id, "latest_charge": charges[-1]["id"], "livemode": False,
-                "metadata": dict(metadata), "payment_method_types": ["card"],
-                "status": "succeeded" if paid else "requires_payment_method", "canceled_at": None,
-                "description": f"Shopify order #{order.number}",
-            })
-        for r in order.refunds if paid else []:
-            if r.succeeded:
-                self._refund(paid, r.refund_id, minor(r.presentment_amount, currency), _ts(r.processed_at),
-                             minor(r.amount, SETTLEMENT))
+    def _new_charge(self, of: ChargeOf) -> dict:
+        """A charge as it was made (nothing refunded yet): of an order's payment in the currency the buyer paid
+        in, or one made outside the shop in the settlement currency."""
+        source, n = of
+        if isinstance(source, Unlinked):
+            return self._charge_record(source.charge_id, "succeeded", source.amount, source.created, source.customer,
+                                       source.email, None, {}, source.description, SETTLEMENT)
+        seed, order, payer = self.world.seed, source.order, source.payer
+        currency = order.currency.lower()
+        intent_id = None if source.setup.checkout == LEGACY_APP else payment_intent_id(seed, order)
+        metadata = {"shopify_order_id": str(order.order_id)} if source.setup.writes_metadata else {}
+        return self._charge_record(charge_id(seed, order, n), charge_attempts(order)[n],
+                                   minor(order.presentment_total, currency), _ts(order.created_at) - 30 + n * 20,
+                                   payer.stripe_customer_id, payer.stripe_email, intent_id, metadata,
+                                   f"Shopify order #{order.number}", currency)
 
-    def _charge(self, charge_id: str, status: str, amount: int, created: int, customer: str | None,
-                email: str | None, intent_id: str | None, metadata: dict, description: str,
-                currency: str = SETTLEMENT, settled: int | None = None) -> dict:
-        """A charge in `currency` (with its balance transaction, `settled` in the account's settlement
-        currency, if it succeeded) and its event, listed."""
+    def _charge_record(self, charge_id: str, status: str, amount: int, created: int, customer: str | None,
+                       email: str | None, intent_id: str | None, metadata: dict, description: str,
+                       currency: str) -> dict:
         succeeded = status == "succeeded"
-        charge = {
+        return {
             "id": charge_id, "object": "charge", "amount": amount,
             "amount_captured": amount if succeeded else 0, "amount_refunded": 0, "refunded": False,
             "currency": currency, "customer": customer, "created": created,
             "status": status, "paid": succeeded, "captured": succeeded,
             "failure_code": None if succeeded else "card_declined",
             "failure_message": None if succeeded else "Your card was declined.",
-            "payment_intent": intent_id, "balance_transaction": None,
+            "payment_intent": intent_id, "balance_transaction": self._transaction_id(charge_id) if succeeded else None,
             "billing_details": {"email": email, "name": None},
             "metadata": dict(metadata), "livemode": False, "description": description,
         }
-        if succeeded:
-            charge["balance_transaction"] = self._balance_transaction(
-                charge, "charge", amount if settled is None else settled)["id"]
-        self.lists["charges"].append(charge)
-        self._event(f"charge.{status}", charge["created"], charge)
+
+    def _refunds(self, payment: Payment) -> list:
+        """The order's succeeded Shopify refunds, each refunded against its succeeded charge, in order."""
+        return [r for r in payment.order.refunds if r.succeeded]
+
+    def _charge_as_of(self, of: ChargeOf, refunds: int | None = None) -> dict:
+        """A charge after its first `refunds` refunds (None: all of them, as it is now)."""
+        charge = self._new_charge(of)
+        source, _ = of
+        if isinstance(source, Payment) and charge["status"] == "succeeded":
+            done = self._refunds(source)[:refunds]
+            if done:
+                charge["amount_refunded"] = sum(minor(r.presentment_amount, charge["currency"]) for r in done)
+                charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         return charge
 
-    def _unlinked_charge(self, p: Person) -> None:
-        """For some customers, a charge made outside the shop: a wholesale invoice (on their customer) or a
-        manual charge in the dashboard (no customer, sometimes no email). It pays no order, and it is at
-        least UNLINKED_CLEARANCE from each of their orders, so no fair match by email, amount and time
-        exists. Drawn from the person's own `stripe_unlinked` stream."""
-        rng = random.Random(f"{self.world.seed}/{p.person_id}/stripe_unlinked")
-        if rng.random() >= UNLINKED_CHARGE:
-            return
-        invoice = rng.random() < 0.65
-        amount = rng.randint(5_000, 150_000)
-        orders = [o for o in p.orders if o.created_at <= self.world.start]  # the world's start: never redrawn
-        if not orders:
-            return
-        start = orders[0].created_at  # their customer exists from (just before) the first order
-        for _ in range(20):
-            at = (start + (self.world.start - start) * rng.random()).replace(microsecond=0)
-            if all(abs(at - o.created_at) >= UNLINKED_CLEARANCE for o in orders):
-                break
-        else:
-            return
-        self._charge("ch_" + stable_token(self.world.seed, "unlinked", p.person_id, length=24), "succeeded",
-                     amount, _ts(at), p.stripe_customer_id if invoice else None,
-                     p.stripe_email if invoice or rng.random() < 0.5 else None, None, {},
-                     "Invoice: wholesale order" if invoice else "Manual charge")
+    def _charge(self, of: ChargeOf) -> dict:
+        return self._charge_as_of(of)
 
-    def _refund(self, charge: dict, shopify_refund_id: int, amount: int, created: int, settled: int) -> None:
-        refund = {"id": refund_id(self.world.seed, shopify_refund_id), "object": "refund", "amount": amount,
-                  "charge": charge["id"], "created": created, "currency": charge["currency"],
+    def _paid(self, payment: Payment) -> ChargeOf:
+        """The payment's succeeded charge (every payment ends with one), which its refunds are against."""
+        return payment, len(charge_attempts(payment.order)) - 1
+
+    def _intent(self, payment: Payment) -> dict:
+        order, last = payment.order, self._paid(payment)
+        first = self._new_charge((payment, 0))
+        return {
+            "id": first["payment_intent"], "object": "payment_intent", "amount": first["amount"],
+            "amount_received": first["amount"], "capture_method": "automatic",
+            "confirmation_method": "automatic", "created": first["created"] - 5, "currency": first["currency"],
+            "customer": payment.payer.stripe_customer_id, "latest_charge": charge_id(self.world.seed, order, last[1]),
+            "livemode": False, "metadata": dict(first["metadata"]), "payment_method_types": ["card"],
+            "status": "succeeded", "canceled_at": None, "description": f"Shopify order #{order.number}",
+        }
+
+    def _refund(self, of: tuple[Payment, int]) -> dict:
+        payment, k = of
+        r = self._refunds(payment)[k]
+        charge = self._new_charge(self._paid(payment))
+        refund = {"id": refund_id(self.world.seed, r.refund_id), "object": "refund",
+                  "amount": minor(r.presentment_amount, charge["currency"]), "charge": charge["id"],
+                  "created": _ts(r.processed_at), "currency": charge["currency"],
                   "payment_intent": charge["payment_intent"], "reason": "requested_by_customer",
                   "status": "succeeded", "balance_transaction": None,
-                  "metadata": {"shopify_refund_id": str(shopify_refund_id)}}
-        refund["balance_transaction"] = self._balance_transaction(refund, "refund", -settled)["id"]
-        self.lists["refunds"].append(refund)
-        previous = {"amount_refunded": charge["amount_refunded"]}
-        charge["amount_refunded"] += amount
-        if charge["amount_refunded"] >= charge["amount"]:
-            previous["refunded"] = charge["refunded"]
-            charge["refunded"] = True
-        self._event("charge.refunded", created, charge, previous)
+                  "metadata": {"shopify_refund_id": str(r.refund_id)}}
+        refund["balance_transaction"] = self._transaction_id(refund["id"])
+        return refund
+
+    def _transaction_id(self, source_id: str) -> str:
+        return "txn_" + stable_token(self.world.seed, "txn", source_id, length=24)
+
+    def _charge_transaction(self, of: ChargeOf) -> dict:
+        charge, (source, _) = self._new_charge(of), of
+        settled = minor(source.order.total, SETTLEMENT) if isinstance(source, Payment) else charge["amount"]
+        return self._balance_transaction(charge, "charge", settled)
+
+    def _refund_transaction(self, of: tuple[Payment, int]) -> dict:
+        payment, k = of
+        return self._balance_transaction(self._refund(of), "refund",
+                                         -minor(self._refunds(payment)[k].amount, SETTLEMENT))
 
     def _balance_transaction(self, source: dict, kind: str, amount: int) -> dict:
         """A balance transaction of `kind` (`charge` or `refund`) for `amount` in the account's settlement
@@ -288,8 +345,8 @@ class Stripe:
         charged = fee(amount) if kind == "charge" else 0
         currency = SETTLEMENT
         converted = source["currency"] != SETTLEMENT
-        transaction = {
-            "id": "txn_" + stable_token(self.world.seed, "txn", source["id"], length=24),
+        return {
+            "id": self._transaction_id(source["id"]),
             "object": "balance_transaction", "amount": amount, "available_on": source["created"] + int(
                 AVAILABLE_AFTER.total_seconds()), "created": source["created"], "currency": currency,
             "description": source.get("description"), "fee": charged, "net": amount - charged,
@@ -299,18 +356,57 @@ class Stripe:
             "exchange_rate": round(abs(amount) / MINOR_UNITS[SETTLEMENT] / (
                 abs(source["amount"]) / MINOR_UNITS[source["currency"]]), 6) if converted else None,
         }
-        self.lists["balance_transactions"].append(transaction)
-        return transaction
 
-    def _event(self, kind: str, created: int, obj: dict, previous: dict | None = None) -> None:
-        """An event whose `data.object` is `obj` as it is now, at the event."""
-        data: dict = {"object": copy.deepcopy(obj)}
+    def _event(self, kind: str, created: int, obj: dict, previous: dict | None = None) -> dict:
+        """An event whose `data.object` is `obj` as it was at the event."""
+        data: dict = {"object": obj}
         if previous is not None:
             data["previous_attributes"] = previous
-        self.lists["events"].append({
-            "id": "evt_" + stable_token(self.world.seed, "event", kind, obj["id"], created, length=24),
-            "object": "event", "api_version": API_VERSION, "created": created, "data": data, "livemode": False,
-            "pending_webhooks": 0, "request": {"id": None, "idempotency_key": None}, "type": kind})
+        return {"id": "evt_" + stable_token(self.world.seed, "event", kind, obj["id"], created, length=24),
+                "object": "event", "api_version": API_VERSION, "created": created, "data": data, "livemode": False,
+                "pending_webhooks": 0, "request": {"id": None, "idempotency_key": None}, "type": kind}
+
+    def _customer_event(self, of: tuple[str, int, Person]) -> dict:
+        kind, created, p = of
+        return self._event(kind, created, self._customer(p))
+
+    def _charge_event(self, of: ChargeOf) -> dict:
+        charge = self._new_charge(of)
+        return self._event(f"charge.{charge['status']}", charge["created"], charge)
+
+    def _refund_event(self, of: tuple[Payment, int]) -> dict:
+        """`charge.refunded` at a refund: the charge after it, and what it changed."""
+        payment, k = of
+        before, after = self._charge_as_of(self._paid(payment), k), self._charge_as_of(self._paid(payment), k + 1)
+        previous = {"amount_refunded": before["amount_refunded"]}
+        if after["amount_refunded"] >= after["amount"]:
+            previous["refunded"] = before["refunded"]
+        return self._event("charge.refunded", _ts(self._refunds(payment)[k].processed_at), after, previous)
+
+    def _unlinked(self, p: Person) -> Unlinked | None:
+        """For some customers, a charge made outside the shop: a wholesale invoice (on their customer) or a
+        manual charge in the dashboard (no customer, sometimes no email). It pays no order, and it is at
+        least UNLINKED_CLEARANCE from each of their orders, so no fair match by email, amount and time
+        exists. Drawn from the person's own `stripe_unlinked` stream."""
+        rng = random.Random(f"{self.world.seed}/{p.person_id}/stripe_unlinked")
+        if rng.random() >= UNLINKED_CHARGE:
+            return None
+        invoice = rng.random() < 0.65
+        amount = rng.randint(5_000, 150_000)
+        orders = [o for o in p.orders if o.created_at <= self.world.start]  # the world's start: never redrawn
+        if not orders:
+            return None
+        start = orders[0].created_at  # their customer exists from (just before) the first order
+        for _ in range(20):
+            at = (start + (self.world.start - start) * rng.random()).replace(microsecond=0)
+            if all(abs(at - o.created_at) >= UNLINKED_CLEARANCE for o in orders):
+                break
+        else:
+            return None
+        return Unlinked(p, "ch_" + stable_token(self.world.seed, "unlinked", p.person_id, length=24), amount, _ts(at),
+                        p.stripe_customer_id if invoice else None,
+                        p.stripe_email if invoice or rng.random() < 0.5 else None,
+                        "Invoice: wholesale order" if invoice else "Manual charge")
 
     def served(self, resource: str, now: datetime) -> list[dict]:
         """A list's records as served at `now`: events within their retention, balances' status by then."""
@@ -318,12 +414,15 @@ class Stripe:
         if resource == "events":  # newest first: those within retention are a prefix
             return records[:bisect.bisect_right(records, -_ts(now - EVENT_RETENTION), key=_newest_first_key)]
         if resource == "balance_transactions":
-            return [{**t, "status": "available" if t["available_on"] <= _ts(now) else "pending"} for t in records]
+            moment = _ts(now)
+            return [{**whole(t), "status": "available" if t["available_on"] <= moment else "pending"} for t in records]
         return records
 
     def served_counts(self, now: datetime | None = None) -> dict[str, int]:
         now = now or self.world.clock
-        return {resource: len(self.served(resource, now)) for resource in self.lists}
+        # retention drops events; a balance's status changes nothing to count (and would draw every one)
+        return {resource: len(self.served(resource, now)) if resource == "events" else len(self.lists[resource])
+                for resource in self.lists}
 
     def received(self) -> dict[str, list]:
         return {"raw": [], "deduplicated": []}  # the sandbox's Stripe takes no writes
@@ -421,7 +520,7 @@ class Stripe:
         page = records[start:min(stop, start + limit)]
         if resource == "balance_transactions":
             now = _ts(request.now)
-            page = [{**t, "status": "available" if t["available_on"] <= now else "pending"} for t in page]
+            page = [{**whole(t), "status": "available" if t["available_on"] <= now else "pending"} for t in page]
         return Response.json(200, {"object": "list", "url": f"/v1/{resource}",
                                    "has_more": stop - start > limit, "data": page})
 

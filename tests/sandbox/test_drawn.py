@@ -44,7 +44,7 @@ def test_every_drawn_records_keys_are_its_served_fields(world: World, days: int)
                      if served.get(k, object()) != v}
             assert not wrong, f"{name}: a listing would read {wrong} (key, served) for record {record!r}"
     # the vendors whose records are drawn: the check above must have met them
-    assert counts["shopify"] >= 400 and counts["activecampaign"] >= 400, counts
+    assert counts["shopify"] >= 400 and counts["activecampaign"] >= 400 and counts["stripe"] >= 400, counts
     hubspot = sandbox.vendors["hubspot"]  # histories drawn when asked, as the records they belong to
     contact = next(iter(hubspot.records["contacts"].values()))
     assert hubspot.lifecycle_history(contact["id"])[0]["value"] == contact["properties"]["lifecyclestage"]
@@ -61,3 +61,25 @@ def test_a_drawn_record_serves_as_the_record_it_stands_for(world: World):
         order["id"] = 1  # read-only: a write copies it first (`whole`)
     with pytest.raises(TypeError, match="not JSON serializable"):
         json.dumps(object(), default=plain)
+
+
+def test_stripe_charges_and_their_events_are_drawn_as_of_each_refund(world: World):
+    """A charge is served as it is now (every refund counted); each `charge.refunded` event shows it just after
+    that refund, and what that refund changed."""
+    stripe = Sandbox(world, mode="bench").vendors["stripe"]
+    charges = {c["id"]: c.record() for c in stripe.lists["charges"]}
+    refunds: dict[str, list[dict]] = {}
+    for refund in sorted((r.record() for r in stripe.lists["refunds"]), key=lambda r: (r["created"], r["id"])):
+        refunds.setdefault(refund["charge"], []).append(refund)
+    events = sorted((e.record() for e in stripe.lists["events"] if e["type"] == "charge.refunded"),
+                    key=lambda e: e["created"])
+    assert len(events) == sum(map(len, refunds.values())) >= 20
+    seen: dict[str, int] = {}
+    for event in events:
+        charge, previous = event["data"]["object"], event["data"]["previous_attributes"]
+        n = seen[charge["id"]] = seen.get(charge["id"], 0) + 1
+        assert charge["amount_refunded"] == sum(r["amount"] for r in refunds[charge["id"]][:n])
+        assert previous["amount_refunded"] == sum(r["amount"] for r in refunds[charge["id"]][:n - 1])
+    for charge_id, done in refunds.items():
+        assert charges[charge_id]["amount_refunded"] == sum(r["amount"] for r in done)
+        assert charges[charge_id]["refunded"] == (charges[charge_id]["amount_refunded"] >= charges[charge_id]["amount"])
