@@ -17,23 +17,32 @@ from typing import Any
 
 
 class Drawn(Mapping):
-    __slots__ = ("keys_", "draw", "source")
+    __slots__ = ("layout", "values", "draw", "source")
+    _layouts: dict[tuple[str, ...], dict[str, int]] = {}  # each set of key names once: name -> position
 
     def __init__(self, keys: dict[str, Any], draw: Callable[[Any], dict], source: Any):
-        self.keys_ = keys  # the fields listings read, equal to the drawn record's (tests/sandbox check it)
+        # the keys as a tuple of values beside a layout shared by every record with the same names: a dict per
+        # record would be most of its size
+        self.layout = self._layouts.setdefault(tuple(keys), {name: i for i, name in enumerate(keys)})
+        self.values = tuple(keys.values())
         self.draw = draw
         self.source = source
+
+    @property
+    def keys_(self) -> dict[str, Any]:
+        """The fields listings read, equal to the drawn record's (tests/sandbox/test_drawn.py checks it)."""
+        return dict(zip(self.layout, self.values, strict=True))
 
     def record(self) -> dict:
         """The whole record, drawn now."""
         return self.draw(self.source)
 
     def __getitem__(self, name: str) -> Any:
-        keys = self.keys_
-        return keys[name] if name in keys else self.record()[name]
+        i = self.layout.get(name)
+        return self.values[i] if i is not None else self.record()[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self.keys_ or name in self.record()
+        return name in self.layout or name in self.record()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.record())
