@@ -10,6 +10,7 @@ import pytest
 
 from flows.summary import RunSummary, format_summary
 from pipelines.load import SchemaChanged, load_source, settings_from_index
+from sandbox.drawn import whole
 from sandbox.server import SandboxServer
 from sandbox.world import World
 
@@ -24,8 +25,10 @@ def drifting(monkeypatch) -> Iterator[SandboxServer]:
         yield server
 
 
-def newest_charge(server: SandboxServer) -> dict:
-    return server.sandbox.vendors["stripe"].lists["charges"][0]  # newest first: in the next run's overlap
+def change_newest_charge(server: SandboxServer, **fields) -> None:
+    """The vendor changes what it serves for its newest charge (newest first: in the next run's overlap)."""
+    charges = server.sandbox.vendors["stripe"].lists["charges"]
+    charges[0] = {**whole(charges[0]), **fields}
 
 
 def count(warehouse, sql: str) -> int:
@@ -36,7 +39,7 @@ def count(warehouse, sql: str) -> int:
 def test_a_new_field_lands_and_is_named_in_the_run_summary(drifting, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     load_source("stripe", warehouse)
-    newest_charge(drifting)["radar_score"] = "elevated"
+    change_newest_charge(drifting, radar_score="elevated")
     second = load_source("stripe", warehouse)
     assert second.new_columns == {"charges": ["radar_score"]}
     assert count(warehouse, "select count(*) from raw_stripe.charges where radar_score = 'elevated'") == 1
@@ -49,12 +52,12 @@ def test_a_field_changing_type_stops_the_run_and_loads_nothing(drifting, tmp_pat
     warehouse = tmp_path / "warehouse.duckdb"
     load_source("stripe", warehouse)
     before = count(warehouse, "select count(*) from raw_stripe._dlt_loads")
-    newest_charge(drifting)["amount"] = "12.34"  # was an integer of minor units
+    change_newest_charge(drifting, amount="12.34")  # was an integer of minor units
     with pytest.raises(SchemaChanged) as stopped:
         load_source("stripe", warehouse)
     message = str(stopped.value)
     assert "'amount'" in message and "'charges'" in message and "bigint" in message and "nothing" in message
     assert count(warehouse, "select count(*) from raw_stripe._dlt_loads") == before
-    newest_charge(drifting)["amount"] = 1234  # the vendor reverts: the next run goes through
+    change_newest_charge(drifting, amount=1234)  # the vendor reverts: the next run goes through
     load_source("stripe", warehouse)
     assert count(warehouse, "select count(*) from raw_stripe._dlt_loads") == before + 1
