@@ -8,7 +8,9 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import urllib.parse
 import urllib.request
 from contextlib import ExitStack
@@ -374,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # SIGINT stops every command, as Ctrl-C, even one started as a background job (whose shell made it ignore
+    # SIGINT, and Python then installs no handler): sandbox/process.py and the tests stop servers with it
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     handlers = {"run": cmd_run, "check": cmd_check, "activate": cmd_activate, "backfill": cmd_backfill,
                 "serve": cmd_serve, "docs": cmd_docs, "dashboard": cmd_dashboard, "sandbox": cmd_sandbox,
                 "webhooks": cmd_webhooks, "bench": cmd_bench}
