@@ -343,10 +343,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import SandboxServer
 
     server = SandboxServer(world, port=args.port, faults=args.faults, mode=args.mode)
-    print(f"Sandbox serving {args.people:,} people (seed {args.seed}, {args.mode} mode"
-          f"{', faults ' + args.faults if args.faults else ''}) at {server.url}/ ; Ctrl-C stops it.")
-    print(json.dumps(server.index(), indent=2))
     try:
+        print(f"Sandbox serving {args.people:,} people (seed {args.seed}, {args.mode} mode"
+              f"{', faults ' + args.faults if args.faults else ''}) at {server.url}/ ; Ctrl-C stops it.")
+        print(json.dumps(server.index(), indent=2))
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -282,6 +282,7 @@ class SandboxServer:
         self.sandbox = Sandbox(world, faults=faults, mode=mode)
         self.httpd = _Server(("127.0.0.1", port), _handler(self.sandbox))
         self._thread: threading.Thread | None = None
+        self._served = False  # shutdown() waits for a serve_forever that must have begun
 
     @property
     def url(self) -> str:
@@ -292,17 +293,20 @@ class SandboxServer:
         return json.loads(json.dumps(self.sandbox.index(self.url)))
 
     def start(self) -> SandboxServer:
+        self._served = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(POLL_S,), name="sandbox",
                                         daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
+        self._served = True
         self.httpd.serve_forever(POLL_S)
 
     def stop(self) -> None:
         self.sandbox.webhooks.stop()
-        self.httpd.shutdown()
+        if self._served:  # else (stopped before it served, e.g. Ctrl-C while registering) it would wait forever
+            self.httpd.shutdown()
         self.httpd.server_close()
 
     def __enter__(self) -> SandboxServer:

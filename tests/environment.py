@@ -1,9 +1,11 @@
-"""Environment variables set for a block and restored after it (set back, or removed if they were unset)."""
+"""The tests' process: environment variables set for a block and restored after it (set back, or removed if
+they were unset), and calls that must return in time."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -19,3 +21,11 @@ def environment(settings: dict[str, str]) -> Iterator[dict[str, str]]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def returns_within(call: Callable[[], object], seconds: float = 10.0) -> bool:
+    """Whether `call()` returns within `seconds`; run in a daemon thread, so a hang fails one test, not the suite."""
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()

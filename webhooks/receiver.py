@@ -217,6 +217,7 @@ class ReceiverServer:
         self.receiver = Receiver(self.landing, secrets, tolerance_s)
         self.httpd = _Server(("127.0.0.1", port), _handler(self.receiver))
         self._thread: threading.Thread | None = None
+        self._served = False  # shutdown() waits for a serve_forever that must have begun
 
     @property
     def url(self) -> str:
@@ -224,15 +225,18 @@ class ReceiverServer:
         return f"http://{host}:{port}"
 
     def start(self) -> ReceiverServer:
+        self._served = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="webhooks", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
+        self._served = True
         self.httpd.serve_forever(0.05)
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._served:  # else (stopped before it served, e.g. Ctrl-C while registering) it would wait forever
+            self.httpd.shutdown()
         self.httpd.server_close()
         self.landing.close()
 

@@ -6,6 +6,8 @@ import pytest
 import requests
 
 from sandbox.process import sandbox_process
+from sandbox.server import SandboxServer
+from tests.environment import returns_within
 
 pytestmark = pytest.mark.sandbox
 
@@ -22,3 +24,12 @@ def test_sandbox_process_serves_its_index_and_lists_then_stops():
     assert sandbox.process.returncode == 0  # SIGINT: the command's own Ctrl-C path, a clean exit
     with pytest.raises(requests.ConnectionError):
         requests.get(sandbox.url + "/", timeout=2)
+
+
+def test_a_sandbox_stopped_before_it_served_stops_and_frees_its_port(world):
+    # as when Ctrl-C lands between building the world and serving it (`journey sandbox`)
+    server = SandboxServer(world)
+    url = server.url
+    assert returns_within(server.stop)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/", timeout=2)

@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
+from tests.environment import returns_within
 from tests.webhooks.conftest import SECRETS, landed, post, send_shopify, send_stripe, shopify_order, stripe_event
 from webhooks.landing import Landing, LandingBusy, read_records, segments
 from webhooks.receiver import ReceiverServer
@@ -157,3 +159,12 @@ def test_several_shops_each_with_its_own_apps_secret(tmp_path: Path):
         assert status == 400 and "third-shop.myshopify.com" in answer["error"]  # no secret for it: named, refused
         assert "shop_one_secret" not in answer["error"]
     assert [(r["event_id"], r["account"]) for r in landed(tmp_path / "landing")] == [("e1", "test-shop.myshopify.com")]
+
+
+def test_a_receiver_stopped_before_it_served_stops_and_frees_its_port(tmp_path: Path):
+    # as when Ctrl-C lands while `journey webhooks` registers with a sandbox, before serve_forever begins
+    server = ReceiverServer(tmp_path / "landing", SECRETS)
+    url = server.url
+    assert returns_within(server.stop)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/", timeout=2)
