@@ -305,7 +305,7 @@ class SandboxServer:
 
     def stop(self) -> None:
         self.sandbox.webhooks.stop()
-        if self._served:  # else (stopped before it served, e.g. Ctrl-C while registering) it would wait forever
+        if self._served:  # else (stopped before it served: Ctrl-C while `journey sandbox` starts) it would wait forever
             self.httpd.shutdown()
         self.httpd.server_close()
 
