@@ -51,6 +51,11 @@ class SchemaChanged(RuntimeError):
     loading anything, rather than land the values in a variant column no model reads."""
 
 
+# Pages yielded as Arrow tables (pipelines/arrow.py) get their `_dlt_id` and `_dlt_load_id` from dlt, as rows
+# made from dicts do, so both kinds of page land in the same columns.
+for _setting in ("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"):
+    os.environ.setdefault(_setting, "true")
+
 # New tables and columns land (and are named in the run summary); a column changing type stops the run.
 SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import dlt
 
+from pipelines.arrow import arrow_page
 from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient, offset_pages
 from pipelines.incremental import Cursor, backfill_window, with_account
@@ -46,7 +47,7 @@ def activecampaign_source(
     account = account or account_of(base_url)
     window = backfill_window(backfill_start, backfill_end)
 
-    def updated_pages(resource: str, updated: str, extra: dict) -> Iterator[list[dict]]:
+    def updated_pages(resource: str, table: str, updated: str, extra: dict) -> Iterator:
         """Rows updated since the cursor minus a day (`filters[updated_after]` takes a date), or all."""
         cursor = Cursor(settings.OVERLAP, window)
         params = dict(extra)
@@ -55,10 +56,10 @@ def activecampaign_source(
         if cursor.until:
             params["filters[updated_before]"] = cursor.until.date().isoformat()
         for page in offset_pages(client, resource, resource, params, page_size):
-            yield with_account(cursor.track(page, updated), account)
+            yield arrow_page(with_account(cursor.track(page, updated), account), table)
         cursor.commit()
 
-    def changed_pages(resource: str, updated: str) -> Iterator[list[dict]]:
+    def changed_pages(resource: str, table: str, updated: str) -> Iterator:
         """Every row read (no server-side filter exists), only those updated since the cursor minus
         `ECOM_OVERLAP` written, so unchanged rows are not rewritten."""
         cursor = Cursor(settings.ECOM_OVERLAP, window)
@@ -66,31 +67,31 @@ def activecampaign_source(
             list(cursor.track([r for r in page if moment_of(r.get(updated))], updated))  # note the newest
             changed = [r for r in page if within(r.get(updated), cursor.since, cursor.until)]
             if changed:
-                yield with_account(changed, account)
+                yield arrow_page(with_account(changed, account), table)
         cursor.commit()
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge")
-    def contacts() -> Iterator[list[dict]]:
+    def contacts() -> Iterator:
         """`GET /contacts`, cursor `udate` (via `filters[updated_after]`, a date), merge on (account, id)."""
-        yield from updated_pages("contacts", "udate", {"orders[id]": "ASC"})
+        yield from updated_pages("contacts", "contacts", "udate", {"orders[id]": "ASC"})
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", columns={"organization": {"data_type": "text"}})
-    def deals() -> Iterator[list[dict]]:
+    def deals() -> Iterator:
         """`GET /deals`, cursor `mdate` (via `filters[updated_after]`, a date, re-reading the last day),
         merge on (account, id). `value` is in cents."""
-        yield from updated_pages("deals", "mdate", {})
+        yield from updated_pages("deals", "deals", "mdate", {})
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", table_name="ecom_orders")
-    def ecom_orders() -> Iterator[list[dict]]:
+    def ecom_orders() -> Iterator:
         """`GET /ecomOrders` in full (no updated filter exists), cursor `updatedDate` applied client
         side (only rows updated since the cursor minus `ECOM_OVERLAP` are written), merge on (account,
         id). Amounts are in cents."""
-        yield from changed_pages("ecomOrders", "updatedDate")
+        yield from changed_pages("ecomOrders", "ecom_orders", "updatedDate")
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", table_name="ecom_customers")
-    def ecom_customers() -> Iterator[list[dict]]:
+    def ecom_customers() -> Iterator:
         """`GET /ecomCustomers` in full (no updated filter exists), cursor `tstamp` applied client side,
         merge on (account, id). Revenue fields are cents as strings."""
-        yield from changed_pages("ecomCustomers", "tstamp")
+        yield from changed_pages("ecomCustomers", "ecom_customers", "tstamp")
 
     return contacts, deals, ecom_orders, ecom_customers

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import dlt
 
+from pipelines.arrow import arrow_page
 from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient, cursor_pages
 from pipelines.incremental import Cursor, backfill_window, parse_time, with_account
@@ -105,7 +106,7 @@ def hubspot_source(
     def side_table(rows: list[dict], table: str, primary_key: tuple[str, ...], columns: dict | None = None):
         hints = dlt.mark.make_hints(table_name=table, primary_key=primary_key, write_disposition="merge",
                                     columns=columns)
-        return dlt.mark.with_hints(rows, hints, create_table_variant=True)
+        return dlt.mark.with_hints(arrow_page(rows, table, columns), hints, create_table_variant=True)
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge")
     def contacts() -> Iterator:
@@ -124,7 +125,7 @@ def hubspot_source(
             history = history_of(histories, account, "lifecyclestage", "contact_id")
             touches = latest_source_history_of(histories, account)
             merges = merges_of(page, account)
-            yield page
+            yield arrow_page(page, "contacts")
             if history:
                 yield side_table(history, "contacts_lifecyclestage_history",
                                  ("source_account", "contact_id", "changed_at", "value"),
@@ -143,7 +144,8 @@ def hubspot_source(
         """`GET /crm/v3/objects/contacts?archived=true` in full each run, cursor `updatedAt` (client
         side: only rows archived since the cursor minus the lookback are written); merged into
         `contacts` on (account, id) with `archived` = true."""
-        yield from archived_pages(settings.CONTACTS, settings.CONTACT_PROPERTIES)
+        for page in archived_pages(settings.CONTACTS, settings.CONTACT_PROPERTIES):
+            yield arrow_page(page, "contacts")
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge")
     def deals() -> Iterator:
@@ -154,7 +156,7 @@ def hubspot_source(
         extra = {"associations": ",".join(settings.DEAL_ASSOCIATIONS)}
         for page in modified_pages(settings.DEALS, settings.DEAL_PROPERTIES, extra):
             links = associations_of(page, account, "contacts", "deal_id", "contact_id")
-            yield page
+            yield arrow_page(page, "deals")
             if links:
                 yield side_table(links, "deal_contacts", ("source_account", "deal_id", "contact_id"))
 
@@ -162,6 +164,7 @@ def hubspot_source(
     def archived_deals() -> Iterator[list[dict]]:
         """`GET /crm/v3/objects/deals?archived=true` in full each run, cursor `updatedAt` (client side);
         merged into `deals` on (account, id) with `archived` = true."""
-        yield from archived_pages(settings.DEALS, settings.DEAL_PROPERTIES)
+        for page in archived_pages(settings.DEALS, settings.DEAL_PROPERTIES):
+            yield arrow_page(page, "deals")
 
     return contacts, archived_contacts, deals, archived_deals

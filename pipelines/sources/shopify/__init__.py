@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import dlt
 
+from pipelines.arrow import arrow_page
 from pipelines.check import Check, quick
 from pipelines.http import VendorClient, link_header_pages
 from pipelines.incremental import Cursor, backfill_window, with_account
@@ -121,7 +122,7 @@ def shopify_source(
         yield from updated_pages("orders", {"status": "any"})
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", columns=DELETION_COLUMNS)
-    def order_deletions() -> Iterator[list[dict]]:
+    def order_deletions() -> Iterator:
         """`GET events.json?filter=Order&verb=destroy`, cursor the event's `created_at` (via
         `created_at_min`), merge on (account, id): one row per destroyed order (`id` is the order's id),
         kept apart from `orders` so merging a deletion never blanks an order's other columns; staging
@@ -133,18 +134,20 @@ def shopify_source(
         if cursor.until:
             params["created_at_max"] = cursor.until.isoformat()
         for page in link_header_pages(client, "events.json", "events", params):
-            yield with_account([deletion(event) for event in cursor.track(page, "created_at")], account)
+            yield arrow_page(with_account([deletion(event) for event in cursor.track(page, "created_at")], account),
+                             "order_deletions")
         cursor.commit()
 
     @dlt.resource(primary_key=PRIMARY_KEY, write_disposition="merge", columns={"email": {"data_type": "text"}})
-    def customers() -> Iterator[list[dict]]:
+    def customers() -> Iterator:
         """`GET customers.json`, cursor `updated_at`, merge on (account, id); consent included."""
-        yield from updated_pages("customers", {})
+        for page in updated_pages("customers", {}):
+            yield arrow_page(page, "customers")
 
     @dlt.resource(name="customer_ids", table_name="customer_ids_seen", merge_key="source_account",
                   write_disposition={"disposition": "merge", "strategy": "delete-insert"},
                   columns=LISTING_COLUMNS)
-    def customer_ids() -> Iterator[list[dict]]:
+    def customer_ids() -> Iterator:
         """`GET customers.json?fields=id`, no cursor (every id, every run), into `customer_ids_seen`, the
         account's previous listing replaced (delete-insert on `source_account`: other shops' listings stay):
         Shopify has no deletion feed for customers, so staging flags customers no longer listed here as
@@ -156,7 +159,8 @@ def shopify_source(
         for page in link_header_pages(client, "customers.json", "customers", params):
             fresh = [customer["id"] for customer in page if customer["id"] not in seen]
             seen.update(fresh)
-            yield with_account([{"id": customer_id} for customer_id in fresh], account)
+            yield arrow_page(with_account([{"id": customer_id} for customer_id in fresh], account),
+                             "customer_ids_seen", LISTING_COLUMNS)
         if not seen:
             yield with_account([{"id": None}], account)
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import dlt
 
+from pipelines.arrow import arrow_page
 from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient
 from pipelines.incremental import Cursor, backfill_window, parse_time, with_account
@@ -73,15 +74,20 @@ def stripe_source(
             params["created[lte]"] = int(until.timestamp())
         return Listing(client, clock, path, params)
 
-    def rows(page: list[dict], deleted: bool | None = False) -> list[dict]:
+    def stamp(page: list[dict], deleted: bool | None = False) -> list[dict]:
         stamped = with_account(page, account)
         if deleted is not None:
             for row in stamped:
                 row.setdefault("deleted", deleted)
         return stamped
 
-    def evented(table: str) -> Iterator[list[dict]]:
-        """`created` reads plus, after the first full read, the table's events since the events cursor."""
+    def evented(table: str, flat: bool = True) -> Iterator:
+        """`created` reads plus, after the first full read, the table's events since the events cursor.
+        `flat`: the table has no child tables, so its pages go as Arrow tables (pipelines/arrow.py)."""
+        def rows(page: list[dict], deleted: bool | None = False) -> list[dict]:
+            stamped = stamp(page, deleted)
+            return arrow_page(stamped, table, EVENTED_HINTS[table]["columns"]) if flat else stamped
+
         cursor = Cursor(settings.OVERLAP, window)
         if window:  # a backfill reads the window by `created` and moves no cursor
             for page in listing(f"v1/{table}", cursor.since, cursor.until):
@@ -115,25 +121,25 @@ def stripe_source(
         events.commit()
 
     @dlt.resource(**EVENTED_HINTS["customers"])
-    def customers() -> Iterator[list[dict]]:
+    def customers() -> Iterator:
         """`GET /v1/customers`, cursor `created` (via `created[gte]`) then `customer.*` events (events
         cursor), merge on (account, id); `customer.deleted` sets `deleted`."""
         yield from evented("customers")
 
     @dlt.resource(**EVENTED_HINTS["charges"])
-    def charges() -> Iterator[list[dict]]:
+    def charges() -> Iterator:
         """`GET /v1/charges`, cursor `created` (via `created[gte]`) then `charge.*` events (events
         cursor: refunds and status changes of old charges), merge on (account, id)."""
         yield from evented("charges")
 
     @dlt.resource(**EVENTED_HINTS["payment_intents"])
-    def payment_intents() -> Iterator[list[dict]]:
+    def payment_intents() -> Iterator:
         """`GET /v1/payment_intents`, cursor `created` (via `created[gte]`) then `payment_intent.*`
         events (events cursor), merge on (account, id)."""
-        yield from evented("payment_intents")
+        yield from evented("payment_intents", flat=False)  # payment_method_types: a child table
 
     @dlt.resource(**EVENTED_HINTS["refunds"])
-    def refunds() -> Iterator[list[dict]]:
+    def refunds() -> Iterator:
         """`GET /v1/refunds`, cursor `created` (via `created[gte]`) then `refund.*` and
         `charge.refund.updated` events (events cursor), merge on (account, id)."""
         yield from evented("refunds")
@@ -161,7 +167,7 @@ def stripe_source(
                 if row.get("status") == "pending":
                     moment = parse_time(row["created"])
                     oldest_pending = moment if oldest_pending is None else min(oldest_pending, moment)
-            yield rows(cursor.track(page, "created"), deleted=None)
+            yield stamp(cursor.track(page, "created"), deleted=None)
         if window:
             return
         cursor.commit()

@@ -1,0 +1,127 @@
+"""Pages as Arrow tables: records become rows without dlt's per-item path, which turns dicts into rows at
+~28k rows/s here where Arrow tables pass at ~775k (benchmarks/README.md).
+
+A page becomes the table dlt's own normalizer would have made of its dicts, so a warehouse loaded either
+way holds the same columns with the same types: nested objects flattened into `parent__child` columns,
+names in the schema's naming convention (`firstName` -> `first_name`), `None` making no column, and each
+column's type the one it already has in the schema or, for a new column, the one dlt infers from its first
+value (its type detections included: ISO strings become timestamps). dlt adds `_dlt_id` and
+`_dlt_load_id` itself (load.py turns that on for Arrow items).
+
+A page that cannot be made exactly is returned as its dicts, which dlt handles as it always has: a record
+holding a list (a child table: dlt 1.31 cannot feed child tables from Arrow, benchmarks/README.md), objects
+nested deeper than `MAX_DEPTH`, or a value that does not fit its column's type (dlt would coerce it or
+refuse it under the schema contract; either way it is dlt's call). So only tables without child tables
+take Arrow pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.common.schema.utils import autodetect_sc_type
+from dlt.common.data_types.type_helpers import py_type_to_sc_type
+
+from pipelines.incremental import parse_time
+
+MAX_DEPTH = 2  # objects inside objects inside a record; dlt flattens deeper ones too, up to the source's nesting
+UTC_MICROS = pa.timestamp("us", "UTC")
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, str | datetime | int | float):
+        raise TypeError(value)
+    return parse_time(value)
+
+
+def _exact(kind: type | tuple[type, ...]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if type(value) not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise TypeError(value)
+        return value
+    return check
+
+
+# dlt data type -> (Arrow type, what a value must be to become it as dlt would store it)
+ARROW_TYPES: dict[str, tuple[pa.DataType, Callable[[Any], Any]]] = {
+    "text": (pa.string(), _exact(str)),
+    "bigint": (pa.int64(), _exact(int)),
+    "double": (pa.float64(), _exact((float, int))),
+    "bool": (pa.bool_(), _exact(bool)),
+    "timestamp": (UTC_MICROS, _timestamp),
+}
+
+
+class NotExact(Exception):
+    """The page cannot become exactly the rows dlt would make of it."""
+
+
+def _flatten(record: dict, naming: Any, names: dict[tuple[str, ...], str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    stack: list[tuple[dict, tuple[str, ...]]] = [(record, ())]
+    while stack:
+        current, path = stack.pop()
+        for key, value in current.items():
+            if value is None:
+                continue
+            full = path + (key,)
+            if type(value) is dict:
+                if len(full) > MAX_DEPTH:
+                    raise NotExact(f"{'.'.join(full)} is nested deeper than {MAX_DEPTH}")
+                stack.append((value, full))
+                continue
+            if type(value) is list:
+                if value:
+                    raise NotExact(f"{'.'.join(full)} is a list: a child table")
+                continue  # an empty list makes no rows and no column
+            name = names.get(full)
+            if name is None:
+                name = names[full] = naming.shorten_fragments(*(naming.normalize_identifier(k) for k in full))
+            out[name] = value
+    return out
+
+
+def arrow_page(rows: list[dict], table: str, columns: dict | None = None) -> pa.Table | list[dict]:
+    """`rows` (one page of records for `table`) as an Arrow table, or as they are when that cannot be exact.
+    `columns`: the hints the rows are yielded with, for a table the schema does not hold yet."""
+    if not rows:
+        return rows
+    schema = dlt.current.source_schema()
+    known = {**(columns or {}), **schema.tables.get(table, {}).get("columns", {})}
+    detections = schema.settings.get("detections") or []
+    names: dict[tuple[str, ...], str] = {}
+    try:
+        flat = [_flatten(row, schema.naming, names) for row in rows]
+        arrays: dict[str, pa.Array] = {}
+        for name in dict.fromkeys(name for row in flat for name in row):
+            values = [row.get(name) for row in flat]
+            kind = known.get(name, {}).get("data_type")
+            if kind is None:
+                first = next(v for v in values if v is not None)
+                kind = (schema.get_preferred_type(name) or autodetect_sc_type(detections, type(first), first)
+                        or py_type_to_sc_type(type(first)))
+            if kind not in ARROW_TYPES:
+                raise NotExact(f"{name} is {kind}")
+            arrow_type, convert = ARROW_TYPES[kind]
+            arrays[name] = pa.array([None if v is None else convert(v) for v in values], arrow_type)
+    except (NotExact, TypeError, ValueError, OverflowError):
+        return rows
+    _spell_out_defaults(schema.tables.get(table, {}).get("columns", {}), arrays)
+    return pa.table(arrays)
+
+
+def _spell_out_defaults(known: dict[str, dict], arrays: dict[str, pa.Array]) -> None:
+    """Give the table's existing columns the properties an Arrow column reports, where they hold dlt's
+    defaults by leaving them out: a column declared by a hint or first loaded from dicts has no `nullable`
+    (and a timestamp no `precision`), and the data-type freeze (load.SCHEMA_CONTRACT) would read an Arrow
+    column's `nullable: True` or `precision: 6` beside them as a changed type. Their meaning is unchanged."""
+    for name, array in arrays.items():
+        column = known.get(name)
+        if column and column.get("data_type"):
+            column.setdefault("nullable", True)
+            if pa.types.is_timestamp(array.type):
+                column.setdefault("precision", 6)
