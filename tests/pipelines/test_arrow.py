@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipelines.arrow import arrow_page
+from pipelines.arrow import arrow_page, batched
 from pipelines.load import SCHEMA_CONTRACT
 
 PAGES = [
@@ -83,7 +83,8 @@ def test_what_cannot_be_exact_goes_as_dicts(tmp_path):
     listed = [{"id": "1", "tags": ["a"], "source_account": "acme"}]
     deep = [{"id": "1", "a": {"b": {"c": {"d": 1}}}, "source_account": "acme"}]
     # a string where the earlier page made `score` a bigint: dlt decides what to do with it, not us
-    mistyped = [[{"id": "1", "score": 3, "source_account": "acme"}], [{"id": "2", "score": "x", "source_account": "acme"}]]
+    mistyped = [[{"id": "1", "score": 3, "source_account": "acme"}],
+                [{"id": "2", "score": "x", "source_account": "acme"}]]
     for name, pages in (("listed", [listed]), ("deep", [deep])):
         seen: list = []
         load(tmp_path, name, True, pages, seen)
@@ -105,3 +106,11 @@ def test_arrow_pages_merge_into_a_table_loaded_from_dicts(tmp_path):
     assert columns(con) == columns(load(tmp_path, "reference", False))
     assert con.execute("select id, first_name, note, epoch(seen_at) from raw.people order by id").fetchall() == [
         ("1", "Ann", None, None), ("2", None, None, None), ("3", "Bo", "late", 1722470400.0)]
+
+
+def test_pages_are_joined_into_batches_of_at_least_the_size_asked():
+    pages = [[{"id": i} for i in range(start, start + 3)] for start in range(0, 15, 3)]
+    batches = list(batched(iter(pages), rows=7))
+    assert [len(b) for b in batches] == [9, 6]
+    assert [r["id"] for b in batches for r in b] == list(range(15))
+    assert list(batched(iter([]), rows=7)) == []

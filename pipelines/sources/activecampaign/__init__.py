@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import dlt
 
-from pipelines.arrow import arrow_page
+from pipelines.arrow import arrow_page, batched
 from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient, offset_pages
 from pipelines.incremental import Cursor, backfill_window, with_account
@@ -55,7 +55,7 @@ def activecampaign_source(
             params["filters[updated_after]"] = cursor.since.date().isoformat()
         if cursor.until:
             params["filters[updated_before]"] = cursor.until.date().isoformat()
-        for page in offset_pages(client, resource, resource, params, page_size):
+        for page in batched(offset_pages(client, resource, resource, params, page_size)):
             yield arrow_page(with_account(cursor.track(page, updated), account), table)
         cursor.commit()
 
@@ -63,7 +63,7 @@ def activecampaign_source(
         """Every row read (no server-side filter exists), only those updated since the cursor minus
         `ECOM_OVERLAP` written, so unchanged rows are not rewritten."""
         cursor = Cursor(settings.ECOM_OVERLAP, window)
-        for page in offset_pages(client, resource, resource, {}, page_size):
+        for page in batched(offset_pages(client, resource, resource, {}, page_size)):
             list(cursor.track([r for r in page if moment_of(r.get(updated))], updated))  # note the newest
             changed = [r for r in page if within(r.get(updated), cursor.since, cursor.until)]
             if changed:

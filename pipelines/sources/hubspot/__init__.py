@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import dlt
 
-from pipelines.arrow import arrow_page
+from pipelines.arrow import arrow_page, batched
 from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient, cursor_pages
 from pipelines.incremental import Cursor, backfill_window, parse_time, with_account
@@ -72,7 +72,7 @@ def hubspot_source(
                                     settings.SEARCH_CAP)
             if extra.get("propertiesWithHistory"):
                 pages = (with_histories(obj, page, extra["propertiesWithHistory"]) for page in pages)
-        for page in pages:
+        for page in batched(pages):
             list(cursor.track([{modified: r["properties"].get(modified)} for r in page], modified))  # note times
             yield with_account(page, account)
         cursor.commit()
@@ -95,7 +95,7 @@ def hubspot_source(
         keeping only rows archived since the cursor minus the lookback (a backfill: within its window)."""
         cursor = Cursor(settings.SEARCH_LOOKBACK, window)
         params = {"limit": page_size, "properties": ",".join(properties), "archived": "true"}
-        for page in cursor_pages(client, f"crm/v3/objects/{obj}", params, lambda p: p["results"], next_after):
+        for page in batched(cursor_pages(client, f"crm/v3/objects/{obj}", params, lambda p: p["results"], next_after)):
             changed = [r for r in cursor.track(page, "updatedAt")
                        if (cursor.since is None or parse_time(r["updatedAt"]) >= cursor.since)
                        and (cursor.until is None or parse_time(r["updatedAt"]) <= cursor.until)]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import dlt
 
-from pipelines.arrow import arrow_page
+from pipelines.arrow import arrow_page, batched
 from pipelines.check import Check, quick
 from pipelines.http import VendorClient, link_header_pages
 from pipelines.incremental import Cursor, backfill_window, with_account
@@ -106,7 +106,7 @@ def shopify_source(
             params["updated_at_min"] = cursor.since.isoformat()
         if cursor.until:
             params["updated_at_max"] = cursor.until.isoformat()
-        for page in link_header_pages(client, f"{resource}.json", resource, params):
+        for page in batched(link_header_pages(client, f"{resource}.json", resource, params)):
             yield with_account(cursor.track(page, "updated_at"), account)
         cursor.commit()
 
@@ -133,7 +133,7 @@ def shopify_source(
             params["created_at_min"] = cursor.since.isoformat()
         if cursor.until:
             params["created_at_max"] = cursor.until.isoformat()
-        for page in link_header_pages(client, "events.json", "events", params):
+        for page in batched(link_header_pages(client, "events.json", "events", params)):
             yield arrow_page(with_account([deletion(event) for event in cursor.track(page, "created_at")], account),
                              "order_deletions")
         cursor.commit()
@@ -156,7 +156,7 @@ def shopify_source(
         (dlt loads nothing for no rows) and staging flags every customer it had as deleted."""
         params = {"limit": page_size, "fields": settings.CUSTOMER_ID_FIELDS}
         seen: set[int] = set()
-        for page in link_header_pages(client, "customers.json", "customers", params):
+        for page in batched(link_header_pages(client, "customers.json", "customers", params)):
             fresh = [customer["id"] for customer in page if customer["id"] not in seen]
             seen.update(fresh)
             yield arrow_page(with_account([{"id": customer_id} for customer_id in fresh], account),

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import dlt
 
-from pipelines.arrow import arrow_page
+from pipelines.arrow import arrow_page, batched
 from pipelines.check import Check, try_reads
 from pipelines.http import VendorClient
 from pipelines.incremental import Cursor, backfill_window, parse_time, with_account
@@ -90,7 +90,7 @@ def stripe_source(
 
         cursor = Cursor(settings.OVERLAP, window)
         if window:  # a backfill reads the window by `created` and moves no cursor
-            for page in listing(f"v1/{table}", cursor.since, cursor.until):
+            for page in batched(listing(f"v1/{table}", cursor.since, cursor.until)):
                 yield rows(page)
             return
         events = EventsCursor(settings.EVENTS_OVERLAP)
@@ -102,7 +102,7 @@ def stripe_source(
             full = True
         created = listing(f"v1/{table}", None if full else cursor.since)
         seen: set[str] = set()  # what `created` listed since the cursor; a full read needs none (no events)
-        for page in created:
+        for page in batched(created):
             if not full:
                 seen.update(row["id"] for row in page)
             yield rows(cursor.track(page, "created"))
@@ -162,7 +162,7 @@ def stripe_source(
         if not window and since and state.get("oldest_pending"):
             since = min(since, parse_time(state["oldest_pending"]))
         oldest_pending: datetime | None = None
-        for page in listing("v1/balance_transactions", since, cursor.until):
+        for page in batched(listing("v1/balance_transactions", since, cursor.until)):
             for row in page:
                 if row.get("status") == "pending":
                     moment = parse_time(row["created"])
