@@ -17,7 +17,7 @@ not the vendors' quotas. In order, on one world:
    DuckDB warehouse, through pipelines/load.py; every request it made is recorded (method, URL, body), with
    the records on each response, per endpoint.
 2. `floor`: those same requests replayed in the same order (one thread per vendor, as ours) by a plain
-   `requests.Session` that parses each body with `json.loads` and does nothing else.
+   `requests.Session` that parses each body with `orjson.loads` and does nothing else.
 3. `baseline`, `baseline_parquet`: dlt's `rest_api` source with default settings on the same endpoints
    (benchmarks/rest_api_baseline.py), same threads and load order, into fresh warehouses: dlt's default loader
    file format, then parquet.
@@ -227,7 +227,9 @@ def json_dumps(value: Any) -> str:
 
 
 def step_floor(params: dict) -> dict:
-    """Replay ours' requests with a plain session and `json.loads`, one thread per vendor, in order."""
+    """Replay ours' requests with a plain session and `orjson.loads` (ours' parser), one thread per vendor,
+    in order."""
+    import orjson
     import requests
 
     index = _bench_environment(params["url"], Path(params["warehouse"]))
@@ -246,7 +248,7 @@ def step_floor(params: dict) -> dict:
             extra = {"Content-Type": "application/json"} if entry["body"] else None
             response = session.request(entry["method"], entry["url"], data=entry["body"], headers=extra)
             response.raise_for_status()
-            payload = json.loads(response.content)
+            payload = orjson.loads(response.content)
             tally.add(entry["key"], records_in(entry["key"], payload), time.perf_counter() - began)
 
     started = time.perf_counter()
