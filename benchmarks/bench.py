@@ -409,10 +409,11 @@ def compare_records(results: dict) -> dict:
     """Records per endpoint of floor, baseline, baseline_parquet against ours_full; `equal` over the endpoints
     the baseline reads (it skips the account metadata calls: rest_api_baseline.py says why)."""
     ours = {k: v["records"] for k, v in results["ours_full"]["endpoints"].items()}
-    table, mismatches = {}, []
+    table, mismatches, compared = {}, [], []
     for name in ("floor", "baseline", "baseline_parquet"):
         if "skipped" in results[name]:
             continue
+        compared.append(name)
         theirs = {k: v["records"] for k, v in results[name]["endpoints"].items()}
         for key in sorted(set(ours) | set(theirs)):
             row = table.setdefault(key, {"ours_full": ours.get(key)})
@@ -421,7 +422,7 @@ def compare_records(results: dict) -> dict:
                 continue
             if ours.get(key) != theirs.get(key):
                 mismatches.append(f"{key}: ours {ours.get(key)}, {name} {theirs.get(key)}")
-    return {"equal": not mismatches, "mismatches": mismatches, "per_endpoint": table}
+    return {"equal": not mismatches, "compared": compared, "mismatches": mismatches, "per_endpoint": table}
 
 
 def group_totals(endpoints: dict) -> dict[str, dict[str, float]]:
@@ -477,11 +478,18 @@ def ratios(results: dict) -> dict:
     }
 
 
+def records_line(check: dict) -> str:
+    """Whether ours fetched what the others did, naming who it was compared with (nobody, when all skipped)."""
+    if not check.get("compared"):
+        return "records not compared: floor and baselines all skipped"
+    return f"records equal per endpoint ({', '.join(check['compared'])}, ours): {check['equal']}"
+
+
 def report(result: dict) -> str:
     r, m = result["ratios"], result
     lines = [f"journey bench: {m['people']:,} people, seed {m['seed']}, commit {m['commit'][:10]}, "
              f"{m['machine']['cpus']} cpus, load avg at start {m['machine']['load_average_start']}",
-             f"records equal per endpoint (floor, baseline, ours): {m['records_check']['equal']}"]
+             records_line(m["records_check"])]
     lines += [f"  MISMATCH {x}" for x in m["records_check"]["mismatches"]]
     lines += ["", f"{'measurement':<28}{'seconds':>10}{'records':>11}{'peak MiB':>10}   notes"]
     for name in MEASUREMENTS:

@@ -71,6 +71,15 @@ def test_floor_baseline_and_ours_fetched_the_same_records(bench, measured):
     assert sum(f["records"] for f in ours.values()) == result["ours_full"]["records"] > PEOPLE
 
 
+def test_the_records_check_names_who_ours_was_compared_with(bench, measured):
+    result = measured["result"]
+    assert result["records_check"]["compared"] == ["floor", "baseline", "baseline_parquet"]
+    # with everything skipped nothing was compared, and the report says so rather than "equal"
+    alone = {**result, **{name: {"skipped": True} for name in ("floor", "baseline", "baseline_parquet")}}
+    check = bench.compare_records(alone)
+    assert check["compared"] == [] and bench.records_line(check).startswith("records not compared")
+
+
 def test_an_incremental_run_without_changes_fetches_far_fewer_records(measured):
     result = measured["result"]
     full, nochange = result["ours_full"], result["ours_incremental_nochange"]
@@ -87,7 +96,8 @@ def test_an_incremental_run_without_changes_fetches_far_fewer_records(measured):
 
 def test_report_and_plot(bench, measured, tmp_path):
     text = bench.report(measured["result"])
-    assert "ours_over_floor" in text and "records equal per endpoint (floor, baseline, ours): True" in text
+    assert "ours_over_floor" in text
+    assert "records equal per endpoint (floor, baseline, baseline_parquet, ours): True" in text
     svg = bench.plot(measured["out"], tmp_path / "scaling.svg")
     assert svg.read_text().startswith("<svg") and "ours_full" in svg.read_text()
 
