@@ -94,17 +94,16 @@ def dbt_parse(warehouse: Path) -> None:
 
 
 def dbt_build(warehouse: Path, select: str | None = None,
-              on_node: Callable[[NodeOutcome], None] | None = None, full_refresh: bool = False,
-              unit_tests: bool = False) -> DbtResult:
+              on_node: Callable[[NodeOutcome], None] | None = None, full_refresh: bool = False) -> DbtResult:
     """`dbt build` on the warehouse; `on_node` hears each model and test as it finishes; `full_refresh`
     rebuilds incremental models from scratch. Raises DbtBuildFailed naming every failed model or test.
 
-    Unit tests are left out unless `unit_tests`: their inputs are fixed rows, not the warehouse's data, so a
-    scheduled build learns nothing from rerunning them (dbt's own advice: run them in development and CI,
-    where `make test` does, through `dbt_unit_tests`)."""
+    Unit tests are left out: their inputs are fixed rows, not the warehouse's data, so a scheduled build learns
+    nothing from rerunning them (dbt's own advice: run them in development and CI, where `make test` does,
+    through `dbt_unit_tests`)."""
     started = time.monotonic()
-    process = _dbt(["build"] + (["--select", select] if select else []) + (["--full-refresh"] if full_refresh else [])
-                   + ([] if unit_tests else ["--exclude-resource-type", "unit_test"]), warehouse)
+    process = _dbt(["build", "--exclude-resource-type", "unit_test"] + (["--select", select] if select else [])
+                   + (["--full-refresh"] if full_refresh else []), warehouse)
     return _collect(process, "dbt build", started, on_node)
 
 
