@@ -58,17 +58,17 @@ resolved as (
         and events.identity_record_id = identity.record_id
 ),
 
+{%- set in_sequence -%}
+    partition by customer_id order by event_at, {{ event_type_order('event_type') }}, event_id
+{%- endset %}
+
 sequenced as (
-    -- the previous event by the same order as the sequence (a lag over the window, not a self-join on the
+    -- the previous event by the sequence's own order (a lag over the same window, not a self-join on the
     -- sequence number: at 1M people that join matched 8M rows against 8M)
     select
         *,
-        row_number() over (
-            partition by customer_id order by event_at, {{ event_type_order('event_type') }}, event_id
-        ) as event_sequence,
-        lag(event_at) over (
-            partition by customer_id order by event_at, {{ event_type_order('event_type') }}, event_id
-        ) as previous_event_at
+        row_number() over ({{ in_sequence }}) as event_sequence,
+        lag(event_at) over ({{ in_sequence }}) as previous_event_at
     from resolved
 ),
 
