@@ -58,6 +58,8 @@ HERE = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from pipelines.warehouse import duckdb_load_memory_limit  # noqa: E402 - after the project root is on the path
+
 DEFAULT_PEOPLE = 100_000
 QUICK_PEOPLE = 10_000
 DEFAULT_SEED = 7
@@ -548,7 +550,8 @@ def machine() -> dict:
     return {"system": platform.system(), "release": platform.release(), "cpu": cpu, "cpus": os.cpu_count(),
             "memory_gib": round(memory, 1), "python": platform.python_version(),
             "load_average_start": [round(x, 2) for x in os.getloadavg()], "nice": os.nice(0),
-            "duckdb_memory_limit": os.environ.get("JOURNEY_DUCKDB_MEMORY_LIMIT") or "default"}
+            "duckdb_memory_limit": os.environ.get("JOURNEY_DUCKDB_MEMORY_LIMIT") or "default",
+            "duckdb_load_memory_limit": duckdb_load_memory_limit()}
 
 
 def run(people: int, seed: int = DEFAULT_SEED, out: Path = RESULTS, advance_days: float = DEFAULT_ADVANCE_DAYS,

@@ -24,7 +24,7 @@ from pipelines.warehouse import (
     bigquery_location,
     bigquery_project,
     destination_name,
-    duckdb_memory_limit,
+    duckdb_load_memory_limit,
     emulator_credentials,
     pipelines_dir,
 )
@@ -98,9 +98,8 @@ def make_destination(warehouse: Path):
             credentials.project_id = project
             settings["credentials"] = credentials
         return dlt.destinations.bigquery(**settings)
-    limit = duckdb_memory_limit()
-    return dlt.destinations.duckdb(DuckDbCredentials(str(warehouse), global_config={"memory_limit": limit})
-                                   if limit else str(warehouse))
+    return dlt.destinations.duckdb(DuckDbCredentials(str(warehouse),
+                                                     global_config={"memory_limit": duckdb_load_memory_limit()}))
 
 
 def make_staging():

@@ -38,15 +38,30 @@ def destination_name() -> str:
     return name
 
 
-def duckdb_memory_limit() -> str | None:
-    """`JOURNEY_DUCKDB_MEMORY_LIMIT` (`512MB`, `2GB`, `50%`): the most memory DuckDB may take in a load or a dbt
-    build before it spills to disk beside the warehouse. Unset: DuckDB's own default, 80% of the machine's
-    memory, the fastest where memory is plenty (benchmarks/README.md, "Memory bound")."""
-    raw = (os.environ.get("JOURNEY_DUCKDB_MEMORY_LIMIT") or "").strip()
+LOAD_MEMORY_LIMIT = "512MB"  # loads append files and merge by key: more memory only fills DuckDB's cache
+
+
+def _memory_setting(variable: str) -> str | None:
+    raw = (os.environ.get(variable) or "").strip()
     if raw and not MEMORY_LIMIT.fullmatch(raw):
-        raise ValueError(f"JOURNEY_DUCKDB_MEMORY_LIMIT={raw!r}: give a size such as 512MB or 2GB, or a share of the "
-                         f"machine's memory such as 50%")
+        raise ValueError(f"{variable}={raw!r}: give a size such as 512MB or 2GB, or a share of the machine's memory "
+                         f"such as 50%")
     return raw or None
+
+
+def duckdb_memory_limit() -> str | None:
+    """`JOURNEY_DUCKDB_MEMORY_LIMIT` (`512MB`, `2GB`, `50%`): the most memory DuckDB may take in a dbt build
+    before it spills to disk beside the warehouse. Unset: DuckDB's own default, 80% of the machine's memory,
+    the fastest where memory is plenty (benchmarks/README.md, "Memory bound")."""
+    return _memory_setting("JOURNEY_DUCKDB_MEMORY_LIMIT")
+
+
+def duckdb_load_memory_limit() -> str:
+    """`JOURNEY_DUCKDB_LOAD_MEMORY_LIMIT`: the most memory DuckDB may take in a dlt load; unset, `512MB`.
+    Unbounded, a load's memory grows with the data it writes (DuckDB keeps written blocks cached, up to its
+    limit) though nothing needs it: at 1M people bounding it took the run's peak from 2.5 GiB to the
+    extract's (benchmarks/README.md, "Memory bound")."""
+    return _memory_setting("JOURNEY_DUCKDB_LOAD_MEMORY_LIMIT") or LOAD_MEMORY_LIMIT
 
 
 def dbt_target() -> str:
