@@ -18,7 +18,8 @@ take Arrow pages.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+from itertools import chain, repeat
 from typing import Any
 
 import dlt
@@ -39,21 +40,40 @@ def _timestamp(value: Any) -> datetime:
     return parse_time(value)
 
 
-def _exact(kind: type | tuple[type, ...]) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if type(value) not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise TypeError(value)
-        return value
+def _timestamps(values: list) -> list:
+    """Timestamps as aware datetimes: an ISO string parsed as it is (pyarrow takes each to UTC by its own offset,
+    as `parse_time` would), anything else through `_timestamp`."""
+    out: list[datetime | None] = []
+    for value in values:
+        if type(value) is str:
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                moment = _timestamp(value)  # what parse_time reads beyond ISO, or its ValueError
+            out.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        else:
+            out.append(None if value is None else _timestamp(value))
+    return out
+
+
+def _exactly(*kinds: type) -> Callable[[list], list]:
+    """Values that become a column as they are, if each is exactly one of `kinds` (a bool is no int here)."""
+    allowed = {*kinds, type(None)}
+
+    def check(values: list) -> list:
+        if not set(map(type, values)) <= allowed:
+            raise TypeError(f"not all {', '.join(kind.__name__ for kind in kinds)}")
+        return values
     return check
 
 
-# dlt data type -> (Arrow type, what a value must be to become it as dlt would store it)
-ARROW_TYPES: dict[str, tuple[pa.DataType, Callable[[Any], Any]]] = {
-    "text": (pa.string(), _exact(str)),
-    "bigint": (pa.int64(), _exact(int)),
-    "double": (pa.float64(), _exact((float, int))),
-    "bool": (pa.bool_(), _exact(bool)),
-    "timestamp": (UTC_MICROS, _timestamp),
+# dlt data type -> (Arrow type, a column's values as they become it, as dlt would store them)
+ARROW_TYPES: dict[str, tuple[pa.DataType, Callable[[list], list]]] = {
+    "text": (pa.string(), _exactly(str)),
+    "bigint": (pa.int64(), _exactly(int)),
+    "double": (pa.float64(), _exactly(float, int)),
+    "bool": (pa.bool_(), _exactly(bool)),
+    "timestamp": (UTC_MICROS, _timestamps),
 }
 
 
@@ -61,28 +81,34 @@ class NotExact(Exception):
     """The page cannot become exactly the rows dlt would make of it."""
 
 
-def _flatten(record: dict, naming: Any, names: dict[tuple[str, ...], str]) -> dict[str, Any]:
+def _flatten(record: dict, naming: Any, names: dict[tuple[str, ...], dict[str, str]]) -> dict[str, Any]:
+    """`record` as one level of columns named as dlt names them. `names` caches each name by the path of the
+    object holding it and its key there, so a page names each column once."""
     out: dict[str, Any] = {}
     stack: list[tuple[dict, tuple[str, ...]]] = [(record, ())]
     while stack:
         current, path = stack.pop()
+        level = names.get(path)
+        if level is None:
+            level = names[path] = {}
         for key, value in current.items():
             if value is None:
                 continue
-            full = path + (key,)
-            if type(value) is dict:
-                if len(full) > MAX_DEPTH:
-                    raise NotExact(f"{'.'.join(full)} is nested deeper than {MAX_DEPTH}")
-                stack.append((value, full))
-                continue
-            if type(value) is list:
+            kind = type(value)
+            if kind is dict:
+                if len(path) >= MAX_DEPTH:
+                    raise NotExact(f"{'.'.join((*path, key))} is nested deeper than {MAX_DEPTH}")
+                stack.append((value, (*path, key)))
+            elif kind is list:
                 if value:
-                    raise NotExact(f"{'.'.join(full)} is a list: a child table")
-                continue  # an empty list makes no rows and no column
-            name = names.get(full)
-            if name is None:
-                name = names[full] = naming.shorten_fragments(*(naming.normalize_identifier(k) for k in full))
-            out[name] = value
+                    raise NotExact(f"{'.'.join((*path, key))} is a list: a child table")
+                # an empty list makes no rows and no column
+            else:
+                name = level.get(key)
+                if name is None:
+                    name = level[key] = naming.shorten_fragments(
+                        *(naming.normalize_identifier(k) for k in (*path, key)))
+                out[name] = value
     return out
 
 
@@ -109,12 +135,12 @@ def arrow_page(rows: list[dict], table: str, columns: dict | None = None) -> pa.
     schema = dlt.current.source_schema()
     known = {**(columns or {}), **schema.tables.get(table, {}).get("columns", {})}
     detections = schema.settings.get("detections") or []
-    names: dict[tuple[str, ...], str] = {}
+    names: dict[tuple[str, ...], dict[str, str]] = {}
     try:
         flat = [_flatten(row, schema.naming, names) for row in rows]
         arrays: dict[str, pa.Array] = {}
-        for name in dict.fromkeys(name for row in flat for name in row):
-            values = [row.get(name) for row in flat]
+        for name in dict.fromkeys(chain.from_iterable(flat)):
+            values = list(map(dict.get, flat, repeat(name)))
             kind = known.get(name, {}).get("data_type")
             if kind is None:
                 first = next(v for v in values if v is not None)
@@ -123,7 +149,7 @@ def arrow_page(rows: list[dict], table: str, columns: dict | None = None) -> pa.
             if kind not in ARROW_TYPES:
                 raise NotExact(f"{name} is {kind}")
             arrow_type, convert = ARROW_TYPES[kind]
-            arrays[name] = pa.array([None if v is None else convert(v) for v in values], arrow_type)
+            arrays[name] = pa.array(convert(values), arrow_type)
     except (NotExact, TypeError, ValueError, OverflowError):
         return rows
     _spell_out_defaults(schema.tables.get(table, {}).get("columns", {}), arrays)

@@ -17,14 +17,17 @@ PAGES = [
          "utc": "2024-04-08 19:12:20", "deleted_at": "0000-00-00 00:00:00", "created": 1712600000,
          "properties": {"email": "ana@example.com", "lastmodifieddate": "2024-05-01T00:00:00.123Z",
                         "address": {"city": "Lyon"}},
-         "tags": [], "organization": None, "source_account": "acme"},
+         "tags": [], "organization": None, "seen_at": "2024-03-10T01:59:59.999999+13:45", "source_account": "acme"},
         {"id": "2", "firstName": None, "score": 4, "ratio": 1.25, "vip": False, "cdate": "2024-04-09T10:00:00+02:00",
          "utc": "2024-04-09 08:00:00", "deleted_at": "2024-06-01 00:00:00", "created": 1712700000,
-         "properties": {"email": None, "lastmodifieddate": "2024-05-02T00:00:00Z"}, "source_account": "acme"},
+         "properties": {"email": None, "lastmodifieddate": "2024-05-02T00:00:00Z"}, "seen_at": 1712700000,
+         "source_account": "acme"},
     ],
-    # a later page: values coerced to the types the columns already have (ratio: an int into a double)
+    # a later page: values coerced to the types the columns already have (ratio: an int into a double; seen_at,
+    # a declared timestamp, given Unix seconds above and an offset a quarter-hour off UTC's here)
     [{"id": "3", "firstName": "Bo", "score": 5, "ratio": 2, "vip": False, "cdate": "2024-04-10T00:00:00Z",
       "utc": "2024-04-10 00:00:00", "deleted_at": "2024-07-01 00:00:00", "created": 1712800000,
+      "seen_at": "2024-04-10T05:45:00.5+05:45",
       "properties": {"email": "bo@example.com", "lastmodifieddate": "2024-05-03T00:00:00Z"}, "source_account": "acme"}],
 ]
 
@@ -104,8 +107,9 @@ def test_arrow_pages_merge_into_a_table_loaded_from_dicts(tmp_path):
     con = load(tmp_path, "upgrade", True, [later], seen)
     assert all(isinstance(item, pa.Table) for item in seen)
     assert columns(con) == columns(load(tmp_path, "reference", False))
-    assert con.execute("select id, first_name, note, epoch(seen_at) from raw.people order by id").fetchall() == [
-        ("1", "Ann", None, None), ("2", None, None, None), ("3", "Bo", "late", 1722470400.0)]
+    assert con.execute("select id, first_name, note, epoch_us(seen_at) from raw.people order by id").fetchall() == [
+        ("1", "Ann", None, 1709986499_999999), ("2", None, None, 1712700000_000000),
+        ("3", "Bo", "late", 1722470400_000000)]
 
 
 def test_pages_are_joined_into_batches_of_at_least_the_size_asked():
