@@ -23,8 +23,8 @@ PAGES = [
          "properties": {"email": None, "lastmodifieddate": "2024-05-02T00:00:00Z"}, "seen_at": 1712700000,
          "source_account": "acme"},
     ],
-    # a later page: values coerced to the types the columns already have (ratio: an int into a double; seen_at,
-    # a declared timestamp, given Unix seconds above and an offset a quarter-hour off UTC's here)
+    # a later page: values coerced to the types the columns already have (ratio: an int into a double); seen_at, a
+    # declared timestamp, comes with offsets that are not whole hours, a fraction of a second and Unix seconds
     [{"id": "3", "firstName": "Bo", "score": 5, "ratio": 2, "vip": False, "cdate": "2024-04-10T00:00:00Z",
       "utc": "2024-04-10 00:00:00", "deleted_at": "2024-07-01 00:00:00", "created": 1712800000,
       "seen_at": "2024-04-10T05:45:00.5+05:45",
