@@ -12,11 +12,12 @@ A page that cannot be made exactly is returned as its dicts, which dlt handles a
 holding a list (a child table: dlt 1.31 cannot feed child tables from Arrow, benchmarks/README.md), objects
 nested deeper than `MAX_DEPTH`, or a value that does not fit its column's type (dlt would coerce it or
 refuse it under the schema contract; either way it is dlt's call). So only tables without child tables
-take Arrow pages.
+take Arrow pages, and one whose pages go as dicts says so (a warning, once a run).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import chain, repeat
@@ -32,6 +33,9 @@ from pipelines.incremental import parse_time
 ROWS_PER_TABLE = 1_000  # records per Arrow table (see `batched`)
 MAX_DEPTH = 2  # objects inside objects inside a record; dlt flattens deeper ones too, up to the source's nesting
 UTC_MICROS = pa.timestamp("us", "UTC")
+
+log = logging.getLogger(__name__)
+_reported: set[tuple[str, str]] = set()  # (load id, table): each table's dict path said once a run
 
 
 def _timestamp(value: Any) -> datetime:
@@ -142,18 +146,33 @@ def arrow_page(rows: list[dict], table: str, columns: dict | None = None) -> pa.
         for name in dict.fromkeys(chain.from_iterable(flat)):
             values = list(map(dict.get, flat, repeat(name)))
             kind = known.get(name, {}).get("data_type")
-            if kind is None:
-                first = next(v for v in values if v is not None)
-                kind = (schema.get_preferred_type(name) or autodetect_sc_type(detections, type(first), first)
-                        or py_type_to_sc_type(type(first)))
-            if kind not in ARROW_TYPES:
-                raise NotExact(f"{name} is {kind}")
-            arrow_type, convert = ARROW_TYPES[kind]
-            arrays[name] = pa.array(convert(values), arrow_type)
-    except (NotExact, TypeError, ValueError, OverflowError):
+            try:
+                if kind is None:
+                    first = next(v for v in values if v is not None)
+                    kind = (schema.get_preferred_type(name) or autodetect_sc_type(detections, type(first), first)
+                            or py_type_to_sc_type(type(first)))
+                if kind not in ARROW_TYPES:
+                    raise NotExact(f"{name} is {kind}")
+                arrow_type, convert = ARROW_TYPES[kind]
+                arrays[name] = pa.array(convert(values), arrow_type)
+            except (TypeError, ValueError, OverflowError) as error:  # said by column: values may be personal data
+                raise NotExact(f"{name} holds a value that is not {kind or 'typed'} ({type(error).__name__})") \
+                    from None
+    except NotExact as reason:
+        _report_slow(table, reason)
         return rows
     _spell_out_defaults(schema.tables.get(table, {}).get("columns", {}), arrays)
     return pa.table(arrays)
+
+
+def _report_slow(table: str, reason: NotExact) -> None:
+    """Say once a run that `table` takes dlt's slower dict path, and why: only tables without child tables come
+    here, so the vendor sent what this module does not expect (a new list field, a value of another type)."""
+    key = (dlt.current.load_package_state()["load_id"], table)
+    if key not in _reported:
+        _reported.add(key)
+        log.warning("%s: a page goes to dlt as dicts, not as an Arrow table (%s); the rows are the same, "
+                    "their normalizing slower", table, reason)
 
 
 def _spell_out_defaults(known: dict[str, dict], arrays: dict[str, pa.Array]) -> None:
