@@ -150,12 +150,8 @@ def _run(summary: RunSummary, sources: list[str], full_refresh: bool, backfill: 
         with _step(summary, "load"):
             for name in sources:  # in turn: DuckDB has one writer
                 load(name, warehouse)
-        if destination_name() == "bigquery":
-            # the landing is merged into DuckDB's raw tables; on BigQuery the pulls alone fill the mart (README)
-            logger.warning("webhook landings are not merged on BigQuery yet; the pulls carry every change")
-        else:
-            with _step(summary, "webhooks-merge"):  # after the pulls: only news newer than them is loaded
-                summary.webhooks = merge_webhooks(warehouse)
+        with _step(summary, "webhooks-merge"):  # after the pulls: only news newer than them is loaded
+            summary.webhooks = merge_webhooks(warehouse)
         with _step(summary, "dbt-build"):
             summary.dbt = build(warehouse, full_refresh)
         with _step(summary, "quality-gate"):

@@ -156,16 +156,7 @@ class BigQueryMarts:
         return cls(client, dataset)
 
     def execute(self, sql: str, params: Sequence | None = None) -> Rows:
-        from google.cloud import bigquery
-
-        translated = to_bigquery(sql, self.client.project, self.dataset)
-        config = bigquery.QueryJobConfig(query_parameters=[_parameter(f"p{number}", value)
-                                                           for number, value in enumerate(params or [], start=1)])
-        try:  # the client's default job config (maximum_bytes_billed) is merged into this one
-            result = self.client.query(translated, job_config=config).result()
-        except Exception as error:
-            raise ReadFailed(f"BigQuery refused a query on {self.where}: {_reason(error)}") from None
-        return Rows([tuple(row.values()) for row in result], [field.name for field in result.schema])
+        return bigquery_execute(self.client, sql, params, self.dataset, self.where)
 
     def columns(self) -> dict[str, set[str]]:
         """Each table of the version with its columns, from table metadata (no query, nothing billed)."""
@@ -178,6 +169,22 @@ class BigQueryMarts:
 
     def close(self) -> None:
         self.client.close()
+
+
+def bigquery_execute(client, sql: str, params: Sequence | None = None, dataset: str = "",
+                     where: str | None = None) -> Rows:
+    """DuckDB SQL run on BigQuery (`to_bigquery`: `marts.<table>` read from `dataset`; any other `<dataset>.<table>`
+    from the client's project as it is named), `?` parameters bound, under the client's cost guard."""
+    from google.cloud import bigquery
+
+    translated = to_bigquery(sql, client.project, dataset)
+    config = bigquery.QueryJobConfig(query_parameters=[_parameter(f"p{number}", value)
+                                                       for number, value in enumerate(params or [], start=1)])
+    try:  # the client's default job config (maximum_bytes_billed) is merged into this one
+        result = client.query(translated, job_config=config).result()
+    except Exception as error:
+        raise ReadFailed(f"BigQuery refused a query on {where or client.project}: {_reason(error)}") from None
+    return Rows([tuple(row.values()) for row in result], [field.name for field in result.schema])
 
 
 def _reason(error: Exception) -> str:

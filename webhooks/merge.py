@@ -20,6 +20,8 @@
 Several accounts of a vendor (pipelines/accounts.py): a push belongs to the configured account whose pull
 loaded rows of its `source_account`; it is compared with that account's cursors and loaded through that
 account's own pipeline. With one account configured, every push is that account's.
+On BigQuery the raw tables are read and loaded there (the same SQL, translated as the readers' is), and
+`ops.webhook_landing` is kept in a local DuckDB file beside the warehouse path (`ops_path`).
 The receiver may be appending meanwhile: the segment it writes is only read (a record being written is
 skipped, and picked up by the next merge); the closed ones are deleted once their records are committed
 to ops.webhook_landing, so the landing holds only what came since the last run.
@@ -29,7 +31,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +49,7 @@ from pipelines.sources.shopify import PRIMARY_KEY as SHOPIFY_KEY
 from pipelines.sources.stripe import EVENTED_HINTS
 from pipelines.sources.stripe.helpers import EVENTS_CURSOR, latest_objects
 from pipelines.sources.stripe.settings import EVENT_TYPES
+from pipelines.warehouse import destination_name
 from webhooks.landing import delivery_key, read_records, segments
 
 TABLE = "ops.webhook_landing"
@@ -72,6 +76,76 @@ STRIPE_TABLES = {kind: table for table, (kind, _) in EVENT_TYPES.items()}  # cha
 # the topics whose payload is the whole order as the REST API serves it (`orders/delete` carries its id only)
 SHOPIFY_ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
                         "orders/partially_fulfilled")
+
+
+LANDING_FILE = "webhook_landing.duckdb"
+
+
+def ops_path(warehouse: Path) -> Path:
+    """Where `ops.webhook_landing` is kept: in the DuckDB warehouse itself; on BigQuery in a local DuckDB file
+    beside the warehouse path (`webhook_landing.duckdb`, where dlt's state, the run lock and the activation
+    ledger live), since every merge inserts and updates it row by row, which BigQuery DML serves slowly."""
+    return warehouse.with_name(LANDING_FILE) if destination_name() == "bigquery" else warehouse
+
+
+class DuckDBRaw:
+    """The pulled raw tables in the DuckDB warehouse, read through the merge's own connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def rows(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        return self.con.execute(sql, list(params)).fetchall()
+
+    def exists(self, schema: str, table: str) -> bool:
+        return bool(self.rows("select count(*) from information_schema.tables where table_schema = ? and "
+                              "table_name = ?", [schema, table])[0][0])
+
+    def close(self) -> None:
+        pass  # the connection is the merge's
+
+
+class BigQueryRaw:
+    """The pulled raw tables on BigQuery (the `raw_<vendor>` datasets of the configured project): the same DuckDB
+    SQL, translated and run as the readers' is (flows/published.py)."""
+
+    def __init__(self):
+        from flows import bigquery
+
+        self.client = bigquery.client()
+
+    def rows(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        from flows.published import bigquery_execute
+
+        return bigquery_execute(self.client, sql, params).fetchall()
+
+    def exists(self, schema: str, table: str) -> bool:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self.client.get_table(f"{self.client.project}.{schema}.{table}")
+        except NotFound:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.client.close()
+
+
+RawTables = DuckDBRaw | BigQueryRaw
+
+
+@contextmanager
+def _stores(warehouse: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, RawTables]]:
+    """`ops.webhook_landing`'s connection (`ops_path`) and the pulled raw tables, wherever the warehouse is."""
+    path = ops_path(warehouse)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as con:
+        raw = BigQueryRaw() if destination_name() == "bigquery" else DuckDBRaw(con)
+        try:
+            yield con, raw
+        finally:
+            raw.close()
 
 
 @dataclass
@@ -120,22 +194,21 @@ def _merge(warehouse: Path, landing: Path) -> MergeResult:
     result = MergeResult()
     listed = segments(landing)  # all but the last are closed: the receiver never writes them again
     records = list(read_records(landing, listed))
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(warehouse)) as con:
+    with _stores(warehouse) as (con, raw):
         con.execute(DDL)
         result.landed = _insert_new(con, records)
         for closed in listed[:-1]:  # their records are in ops.webhook_landing now (committed)
             closed.unlink()
-        _fill_stripe_account(con, warehouse)
+        _fill_stripe_account(con, raw)
         _label_accounts(con)
         candidates = _newest_pending(con)
         if not candidates:
             return result
-        decided = _decide(con, warehouse, candidates)
-    for unit, tables in _rows_to_load(decided).items():
+        decided = _decide(raw, warehouse, candidates)
+    for unit, tables in _rows_to_load(decided).items():  # DuckDB's file let go of first: dlt writes it
         _load(unit, tables, warehouse)
         result.applied.update({table: len(rows) for table, rows in tables.items()})
-    with duckdb.connect(str(warehouse)) as con:
+    with duckdb.connect(str(ops_path(warehouse))) as con:
         result.outcomes, result.waiting = _record_outcomes(con, decided)
     return result
 
@@ -156,15 +229,15 @@ def _insert_new(con: duckdb.DuckDBPyConnection, records: list[dict]) -> int:
     return len(rows)
 
 
-def _fill_stripe_account(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
+def _fill_stripe_account(con: duckdb.DuckDBPyConnection, raw: RawTables) -> None:
     """Stripe names the account only on Connect events: otherwise it is the account the pulls read, when
     there is one (configured as `sources.stripe.account`, or the only one in raw_stripe)."""
     if not con.execute(f"select count(*) from {TABLE} where vendor = 'stripe' and source_account is null "
                        f"and merged_at is null").fetchone()[0]:
         return
     account = dlt.config.get("sources.stripe.account")
-    if not account and _exists(con, "raw_stripe", "charges"):
-        accounts = [a for (a,) in con.execute("select distinct source_account from raw_stripe.charges").fetchall()]
+    if not account and raw.exists("raw_stripe", "charges"):
+        accounts = [a for (a,) in raw.rows("select distinct source_account from raw_stripe.charges")]
         account = accounts[0] if len(accounts) == 1 else None
     if account:
         con.execute(f"update {TABLE} set source_account = ? where vendor = 'stripe' and source_account is null",
@@ -199,13 +272,13 @@ def _newest_pending(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _decide(con: duckdb.DuckDBPyConnection, warehouse: Path, candidates: list[dict]) -> list[dict]:
+def _decide(raw: RawTables, warehouse: Path, candidates: list[dict]) -> list[dict]:
     """Set `outcome` (None: still waiting) and `unit` (the account's pipeline) on each undecided delivery."""
-    owners = {vendor: _owners(con, vendor) for vendor in ("stripe", "shopify")}
+    owners = {vendor: _owners(raw, vendor) for vendor in ("stripe", "shopify")}
     stripe_covered: dict[str, dict[str, datetime]] = {}  # unit -> its evented tables' cursors, read when needed
     orders = [c for c in candidates if c["newest"] and c["object_type"] == "order" and c["source_account"]]
-    shopify_versions = _shopify_versions(con, orders)
-    deleted = _shopify_deleted(con, [c for c in candidates if c["object_type"] == "order_deletion"])
+    shopify_versions = _shopify_versions(raw, orders)
+    deleted = _shopify_deleted(raw, [c for c in candidates if c["object_type"] == "order_deletion"])
     for c in candidates:
         c["unit"] = owners[c["vendor"]](c["source_account"])
         if c["object_type"] is None:
@@ -229,7 +302,7 @@ def _decide(con: duckdb.DuckDBPyConnection, warehouse: Path, candidates: list[di
     return candidates
 
 
-def _owners(con: duckdb.DuckDBPyConnection, vendor: str) -> Callable[[str | None], str | None]:
+def _owners(raw: RawTables, vendor: str) -> Callable[[str | None], str | None]:
     """`source_account -> unit` over the vendor's configured accounts (`stripe`, `stripe.eu`): the account whose
     pull loaded rows of that `source_account` (a named account's dlt schema is named after it); with one
     account configured, that one for any. None: not known until it is pulled."""
@@ -240,10 +313,10 @@ def _owners(con: duckdb.DuckDBPyConnection, vendor: str) -> Callable[[str | None
     tables = sorted(STRIPE_TABLES.values()) if vendor == "stripe" else ["orders"]
     pulled = [f"select distinct pulled.source_account, loads.schema_name from raw_{vendor}.{table} as pulled "
               f"join raw_{vendor}._dlt_loads as loads on pulled._dlt_load_id = loads.load_id"
-              for table in tables if _exists(con, f"raw_{vendor}", table)]
+              for table in tables if raw.exists(f"raw_{vendor}", table)]
     known: dict[str, str] = {}
-    if pulled and _exists(con, f"raw_{vendor}", "_dlt_loads"):
-        for account, schema in con.execute(" union ".join(pulled)).fetchall():
+    if pulled and raw.exists(f"raw_{vendor}", "_dlt_loads"):
+        for account, schema in raw.rows(" union ".join(pulled)):
             if schema in by_schema:
                 known[account] = by_schema[schema]
     return lambda source_account: known.get(source_account)
@@ -263,21 +336,19 @@ def _stripe_events_cursors(warehouse: Path, unit: str) -> dict[str, datetime]:
     return covered
 
 
-def _shopify_versions(con: duckdb.DuckDBPyConnection, orders: list[dict]) -> dict[tuple[str, int], datetime]:
-    if not orders or not _exists(con, "raw_shopify", "orders"):
+def _shopify_versions(raw: RawTables, orders: list[dict]) -> dict[tuple[str, int], datetime]:
+    if not orders or not raw.exists("raw_shopify", "orders"):
         return {}
     ids = sorted({int(o["object_id"]) for o in orders})
-    rows = con.execute("select source_account, id, updated_at from raw_shopify.orders where id in (select unnest(?))",
-                       [ids]).fetchall()
+    rows = raw.rows("select source_account, id, updated_at from raw_shopify.orders where list_contains(?, id)", [ids])
     return {(account, order_id): updated for account, order_id, updated in rows}
 
 
-def _shopify_deleted(con: duckdb.DuckDBPyConnection, deletions: list[dict]) -> set[tuple[str, int]]:
-    if not deletions or not _exists(con, "raw_shopify", "order_deletions"):
+def _shopify_deleted(raw: RawTables, deletions: list[dict]) -> set[tuple[str, int]]:
+    if not deletions or not raw.exists("raw_shopify", "order_deletions"):
         return set()
     ids = sorted({int(d["object_id"]) for d in deletions})
-    return set(con.execute("select source_account, id from raw_shopify.order_deletions where id in (select unnest(?))",
-                           [ids]).fetchall())
+    return set(raw.rows("select source_account, id from raw_shopify.order_deletions where list_contains(?, id)", [ids]))
 
 
 def _rows_to_load(decided: list[dict]) -> dict[str, dict[str, list[dict]]]:
@@ -331,11 +402,6 @@ def _record_outcomes(con: duckdb.DuckDBPyConnection, decided: list[dict]) -> tup
         con.executemany(f"update {TABLE} set merged_at = ?, outcome = ? where delivery_key = ?", rows)
         con.execute("commit")
     return outcomes, sum(1 for c in decided if not c["outcome"])
-
-
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and "
-                            "table_name = ?", [schema, table]).fetchone()[0])
 
 
 def format_merge(result: MergeResult) -> str:

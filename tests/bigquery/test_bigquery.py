@@ -56,6 +56,9 @@ def test_the_flow_loads_builds_gates_and_publishes_on_bigquery(bigquery_run):
     assert summary.headline.people > 0
     # the activate step ran on BigQuery: it read the published version, and found no destination configured
     assert summary.activation is not None and summary.activation.destinations == []
+    # so did the webhook merge (nothing landed), its bookkeeping in the local file beside the state
+    assert summary.webhooks is not None and summary.webhooks.landed == 0
+    assert (bigquery_run["state"] / "webhook_landing.duckdb").exists()
     first = bigquery_run["first"]
     assert first.dbt.failures == [] and first.gate.passed and first.published_rows == summary.published_rows
     assert sum(sum(load.rows.values()) for load in first.loads) > sum(sum(load.rows.values()) for load in summary.loads)

@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from tests.environment import environment
 from tests.webhooks.conftest import receiver_secrets, sandbox_control, wait_delivered
 from tests.webhooks.test_crash import free_port, start_receiver
 from webhooks.landing import Landing
-from webhooks.merge import merge_landed
+from webhooks.merge import merge_landed, ops_path
 from webhooks.settings import SECRET_KEYS, TORN_WRITE_PAUSE_ENV, env_name, landing_path
 
 pytestmark = [pytest.mark.webhooks, pytest.mark.slow]
@@ -48,21 +49,27 @@ def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
-def raw_state(warehouse: Path) -> dict[str, list[tuple]]:
-    return {table: sorted(query(warehouse, f"select * exclude (_dlt_load_id, _dlt_id) from {table}"), key=repr)
+def raw_state(query: Callable[..., list[tuple]]) -> dict[str, list[tuple]]:
+    return {table: sorted(query(f"select * exclude (_dlt_load_id, _dlt_id) from {table}"), key=repr)
             for table in ("raw_shopify.orders", "raw_stripe.charges")}
 
 
 def test_the_newest_version_per_object_wins_and_a_late_webhook_never_overwrites(tmp_path):
-    world = World.build(SEED, PEOPLE)
     warehouse = tmp_path / "warehouse.duckdb"
+    newest_version_wins(tmp_path, warehouse, lambda sql, params=None: query(warehouse, sql, params))
+
+
+def newest_version_wins(tmp_path: Path, warehouse: Path, query: Callable[..., list[tuple]]) -> None:
+    """The scenario on the warehouse the environment configures (DuckDB here, BigQuery in tests/bigquery);
+    `query(sql, params)` reads its raw tables, in DuckDB's SQL."""
+    world = World.build(SEED, PEOPLE)
     with SandboxServer(world, mode="bench") as server, pointed_at(server):
         load_source("shopify", warehouse)
         load_source("stripe", warehouse)
         clock = server.sandbox.clock.now()
         deliveries = deliveries_between(server.sandbox.vendors, clock - timedelta(days=3650), clock)
     landing = Landing(tmp_path / "landing")
-    pulled = raw_state(warehouse)
+    pulled = raw_state(query)
 
     # every event of the world pushed too: all of it is in the pulled data already
     for delivery in deliveries:
@@ -70,13 +77,13 @@ def test_the_newest_version_per_object_wins_and_a_late_webhook_never_overwrites(
     result = merge_landed(warehouse, landing.folder)
     assert result.landed == len(deliveries) and not result.applied and result.waiting == 0
     assert set(result.outcomes) <= {"older_than_pulled", "superseded"}
-    assert raw_state(warehouse) == pulled
+    assert raw_state(query) == pulled
 
     # news from after the pull: an order refunded, a new order, a charge refunded
     order_delivery = next(d for d in deliveries if d.vendor == "shopify" and d.topic == "orders/create")
     order = json.loads(order_delivery.body)
     pulled_at = datetime.fromisoformat(order["updated_at"])
-    line_items = query(warehouse, "select count(*) from raw_shopify.orders__line_items li join raw_shopify.orders o "
+    line_items = query("select count(*) from raw_shopify.orders__line_items li join raw_shopify.orders o "
                        "on li._dlt_parent_id = o._dlt_id where o.id = ?", [order["id"]])
     refunded = {**order, "financial_status": "refunded", "updated_at": (pulled_at + timedelta(hours=2)).isoformat()}
     new_order = {**copy.deepcopy(order), "id": 99_000_000_001, "name": "#webhook",
@@ -93,12 +100,12 @@ def test_the_newest_version_per_object_wins_and_a_late_webhook_never_overwrites(
         landing.append(record(delivery, json.dumps(payload).encode(), event_id))
     result = merge_landed(warehouse, landing.folder)
     assert dict(result.applied) == {"orders": 2, "charges": 1} and dict(result.outcomes) == {"applied": 3}
-    assert query(warehouse, "select financial_status from raw_shopify.orders where id = ?", [order["id"]]) == [
+    assert query("select financial_status from raw_shopify.orders where id = ?", [order["id"]]) == [
         ("refunded",)]
-    assert query(warehouse, "select count(*) from raw_shopify.orders where id = ?", [new_order["id"]]) == [(1,)]
-    assert query(warehouse, "select count(*) from raw_shopify.orders__line_items li join raw_shopify.orders o "
+    assert query("select count(*) from raw_shopify.orders where id = ?", [new_order["id"]]) == [(1,)]
+    assert query("select count(*) from raw_shopify.orders__line_items li join raw_shopify.orders o "
                  "on li._dlt_parent_id = o._dlt_id where o.id = ?", [order["id"]]) == line_items  # replaced, not added
-    assert query(warehouse, "select amount_refunded, refunded from raw_stripe.charges where id = ?",
+    assert query("select amount_refunded, refunded from raw_stripe.charges where id = ?",
                  [charge["id"]]) == [(charge["amount"], True)]
 
     # late webhooks: older than what was merged, or than what was pulled; none may overwrite
@@ -114,17 +121,18 @@ def test_the_newest_version_per_object_wins_and_a_late_webhook_never_overwrites(
     result = merge_landed(warehouse, landing.folder)
     assert not result.applied
     assert dict(result.outcomes) == {"superseded": 2, "older_than_pulled": 1}
-    assert query(warehouse, "select financial_status from raw_shopify.orders where id = ?", [order["id"]]) == [
+    assert query("select financial_status from raw_shopify.orders where id = ?", [order["id"]]) == [
         ("refunded",)]
-    assert query(warehouse, "select amount_refunded from raw_stripe.charges where id = ?",
+    assert query("select amount_refunded from raw_stripe.charges where id = ?",
                  [charge["id"]]) == [(charge["amount"],)]
-    assert query(warehouse, "select count(*) from raw_stripe.charges where id = 'ch_other_pulled'") == [(0,)]
+    assert query("select count(*) from raw_stripe.charges where id = 'ch_other_pulled'") == [(0,)]
 
     # merging again changes nothing; one row per accepted delivery, each with what became of it
     again = merge_landed(warehouse, landing.folder)
     assert (again.landed, dict(again.applied), dict(again.outcomes)) == (0, {}, {})
-    assert query(warehouse, "select count(*), count(distinct delivery_key), count(outcome) from ops.webhook_landing") \
-        == [(len(deliveries) + 6,) * 3]
+    with duckdb.connect(str(ops_path(warehouse)), read_only=True) as con:  # kept beside BigQuery's raw tables
+        assert con.execute("select count(*), count(distinct delivery_key), count(outcome) "
+                           "from ops.webhook_landing").fetchall() == [(len(deliveries) + 6,) * 3]
 
 
 def fct_orders_equal_the_truth(warehouse: Path, world: World) -> None:
