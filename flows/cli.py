@@ -343,6 +343,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import SandboxServer
 
     server = SandboxServer(world, port=args.port, faults=args.faults, mode=args.mode)
+    del world  # the server's now: `advance` lets it go before building the next one (sandbox/server.py)
     try:
         print(f"Sandbox serving {args.people:,} people (seed {args.seed}, {args.mode} mode"
               f"{', faults ' + args.faults if args.faults else ''}) at {server.url}/ ; Ctrl-C stops it.")

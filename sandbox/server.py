@@ -12,6 +12,7 @@ sandbox/faults.py says.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -21,6 +22,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -38,6 +41,42 @@ MODES = ("faithful", "bench")
 POLL_S = 0.05  # how often the serving loop looks for stop(); stopping waits this long at most
 
 
+class _Gate:
+    """Requests pass while the world stands; `advance` shuts it, waits for the requests inside to finish, and
+    opens it again with the next world in place, so only one world is ever held (benchmarks/README.md, "Sandbox
+    serving": a second world beside the first doubled the server's peak)."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._inside = 0
+        self._shut = False
+
+    @contextmanager
+    def passing(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._shut)
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._inside -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def shut(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._shut)  # one advance at a time
+            self._shut = True
+            self._changed.wait_for(lambda: self._inside == 0)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._shut = False
+                self._changed.notify_all()
+
+
 class Sandbox:
     """The vendors of one world, their budgets and faults, its clock, and what was asked of them."""
 
@@ -51,7 +90,8 @@ class Sandbox:
         self.buckets = ({name: LeakyBucket(v.rate_limit) for name, v in self.vendors.items()}
                         if mode == "faithful" else {})
         self.writes: list[tuple[str, Request]] = []  # every write a vendor accepted, to replay into a new world
-        self._world_lock = threading.Lock()  # held while the world moves on, and by each write
+        self._world_lock = threading.Lock()  # held by each write, so writes replay in the order they were made
+        self._gate = _Gate()  # every request that reads the world passes it; `advance` shuts it
         self.fault_plan = FaultPlan(FaultSpec.parse(faults), world.seed)
         self.requests: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
@@ -70,17 +110,27 @@ class Sandbox:
         """Move the clock forward, and the world with it: the world is rebuilt as of the new clock (new people,
         orders, refunds and CRM edits appear, each at its own time; nothing served before changes its id) and
         every write clients made is replayed into it, so what they wrote stays. Rate-limit budgets and
-        counters carry on."""
+        counters carry on. Requests wait meanwhile: the old world is let go before the new one is built."""
         if delta < timedelta(0):
             raise ValueError(f"the sandbox clock only moves forward, not by {delta}")
-        with self._world_lock:
-            days = (self.clock.now() + delta - self.world.start) / timedelta(days=1)
-            world = World.build(self.world.seed, self.world.size, days=days)
-            vendors = self._vendors(world)
-            for prefix, request in self.writes:
-                vendors[prefix].handle(request)
-            self.world, self.vendors = world, vendors
+        with self._gate.shut():
+            seed, size, start = self.world.seed, self.world.size, self.world.start
+            days = (self.clock.now() - start) / timedelta(days=1)
+            self.world = self.vendors = None
+            gc.collect()  # records refer back to their vendor (Drawn.draw): cycles, freed only by the collector
+            try:
+                self.world, self.vendors = self._built(seed, size, days + delta / timedelta(days=1))
+            except BaseException:
+                self.world, self.vendors = self._built(seed, size, days)  # the world as it was, so serving goes on
+                raise
             self.clock.advance(delta)
+
+    def _built(self, seed: int, size: int, days: float) -> tuple[World, dict[str, Vendor]]:
+        world = World.build(seed, size, days=days)
+        vendors = self._vendors(world)
+        for prefix, request in self.writes:
+            vendors[prefix].handle(request)
+        return world, vendors
 
     def index(self, root: str) -> dict:
         return {name: vendor.index(root) for name, vendor in self.vendors.items()}
@@ -97,6 +147,12 @@ class Sandbox:
 
     def dispatch(self, request: Request, prefix: str) -> tuple[Response, str | None]:
         """The response, and the transport fault (`timeout`, `reset`, `truncate`) to deliver it with."""
+        if prefix == "_sandbox" and request.path == "/advance":  # shuts the gate itself
+            return self._control(request), None
+        with self._gate.passing():
+            return self._dispatch(request, prefix)
+
+    def _dispatch(self, request: Request, prefix: str) -> tuple[Response, str | None]:
         if prefix == "" and request.path in ("", "/"):
             return Response.json(200, self.index(request.root_url)), None
         if prefix == "_sandbox":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -259,6 +260,36 @@ def test_advance_moves_the_date_header_and_the_stats_clock(serve, world):
     assert parsedate_to_datetime(api.get("stripe", "/v1/account").headers["Date"]) == before + timedelta(hours=36)
     assert requests.post(server.url + "/_sandbox/advance", params={"days": -1}, timeout=10).status_code == 400
     assert world.clock == before  # the world itself, shared with other sandboxes, keeps its start
+
+
+def test_a_request_during_an_advance_waits_for_the_next_world_and_one_world_is_held(serve, world, monkeypatch):
+    server = serve()
+    api = Api(server)
+    building, release = threading.Event(), threading.Event()
+    build = World.build
+
+    def held_build(*args, **kwargs):  # the next world is being built until the test says so
+        building.set()
+        assert release.wait(10)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(World, "build", held_build)
+    advancing = threading.Thread(target=requests.post, args=(server.url + "/_sandbox/advance",),
+                                 kwargs={"params": {"days": 1}, "timeout": 30})
+    advancing.start()
+    assert building.wait(10)
+    assert server.sandbox.world is None and server.sandbox.vendors is None  # the old world let go first
+    answered: list[requests.Response] = []
+    reader = threading.Thread(target=lambda: answered.append(api.get("stripe", "/v1/charges", limit=1)))
+    reader.start()
+    reader.join(0.5)
+    assert reader.is_alive() and not answered  # it waits ...
+    release.set()
+    advancing.join(30)
+    reader.join(30)
+    assert answered[0].status_code == 200  # ... and is answered from the next world, at its clock
+    assert parsedate_to_datetime(answered[0].headers["Date"]) == world.clock + timedelta(days=1)
+    assert server.sandbox.world.clock == world.clock + timedelta(days=1)
 
 
 def test_journey_sandbox_advance_moves_a_running_sandbox(serve, world, capsys):
