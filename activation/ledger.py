@@ -56,12 +56,12 @@ LEDGER_NAME = "activation_ledger.duckdb"
 def ledger_path(warehouse: Path) -> Path:
     """`JOURNEY_ACTIVATION_LEDGER`; else the DuckDB warehouse itself, or on BigQuery `activation_ledger.duckdb`
     beside the warehouse path (which names no data there, only where local state lives)."""
-    from pipelines.warehouse import destination_name
+    from pipelines.warehouse import ops_database
 
     configured = os.environ.get("JOURNEY_ACTIVATION_LEDGER")
     if configured:
         return Path(configured).expanduser().resolve()
-    return warehouse.with_name(LEDGER_NAME) if destination_name() == "bigquery" else warehouse
+    return ops_database(warehouse, LEDGER_NAME)
 
 
 class Ledger:

@@ -30,6 +30,14 @@ def pipelines_dir(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".dlt")
 
 
+def ops_database(warehouse: Path, name: str) -> Path:
+    """Where an operational table (`ops.*`: the activation ledger, the webhook landing) is kept: in the DuckDB
+    warehouse itself; on BigQuery in the local DuckDB file `name` beside the warehouse path, with dlt's state
+    and the run lock (its rows are written one at a time and each must commit at once, which BigQuery DML
+    serves slowly)."""
+    return warehouse.with_name(name) if destination_name() == "bigquery" else warehouse
+
+
 def destination_name() -> str:
     """`JOURNEY_DESTINATION`: `duckdb` (default) or `bigquery`."""
     name = (os.environ.get("JOURNEY_DESTINATION") or "duckdb").strip().lower()

@@ -49,7 +49,7 @@ from pipelines.sources.shopify import PRIMARY_KEY as SHOPIFY_KEY
 from pipelines.sources.stripe import EVENTED_HINTS
 from pipelines.sources.stripe.helpers import EVENTS_CURSOR, latest_objects
 from pipelines.sources.stripe.settings import EVENT_TYPES
-from pipelines.warehouse import destination_name
+from pipelines.warehouse import destination_name, ops_database
 from webhooks.landing import delivery_key, read_records, segments
 
 TABLE = "ops.webhook_landing"
@@ -82,10 +82,8 @@ LANDING_FILE = "webhook_landing.duckdb"
 
 
 def ops_path(warehouse: Path) -> Path:
-    """Where `ops.webhook_landing` is kept: in the DuckDB warehouse itself; on BigQuery in a local DuckDB file
-    beside the warehouse path (`webhook_landing.duckdb`, where dlt's state, the run lock and the activation
-    ledger live), since every merge inserts and updates it row by row, which BigQuery DML serves slowly."""
-    return warehouse.with_name(LANDING_FILE) if destination_name() == "bigquery" else warehouse
+    """Where `ops.webhook_landing` is kept (on BigQuery, `webhook_landing.duckdb` beside the warehouse path)."""
+    return ops_database(warehouse, LANDING_FILE)
 
 
 class DuckDBRaw:
