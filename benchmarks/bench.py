@@ -139,8 +139,42 @@ class Tally:
                     "group": endpoint_group(k)} for k in keys}
 
 
-def peak_mb() -> dict[str, float]:
-    """This process's peak resident set (VmHWM) and the largest of its finished children's (dbt), in MiB."""
+class TreePeak:
+    """The most memory this process and its descendants held at once: their resident sets summed, sampled every
+    `interval` seconds, for steps whose work runs in processes at the same time (ours' and the floor's vendors,
+    pipelines/apart.py). A sample can miss a short spike; `peak_mb` also takes each process's own peak."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval, self.peak_kib = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:  # ended between the listing and the reading
+                    continue
+            self.peak_kib = max(self.peak_kib, total // 1024)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def peak_mb(tree_kib: int = 0) -> dict[str, float]:
+    """This process's peak resident set (VmHWM), the largest of its finished children's (dbt) and the most its
+    process tree held at once (`TreePeak`), in MiB: `peak_mb` is the largest."""
     own = 0
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -149,8 +183,8 @@ def peak_mb() -> dict[str, float]:
     except OSError:
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-    return {"peak_mb": round(max(own, children) / 1024, 1), "self_peak_mb": round(own / 1024, 1),
-            "children_peak_mb": round(children / 1024, 1)}
+    return {"peak_mb": round(max(own, children, tree_kib) / 1024, 1), "self_peak_mb": round(own / 1024, 1),
+            "children_peak_mb": round(children / 1024, 1), "tree_peak_mb": round(tree_kib / 1024, 1)}
 
 
 def sandbox_index(url: str) -> dict:
@@ -169,13 +203,11 @@ def _bench_environment(url: str, warehouse: Path) -> dict:
 
 
 # --- steps, each in a child process -------------------------------------------------------------------------
-def step_ours(params: dict) -> dict:
-    """Our sources through pipelines/load.py: extract+normalize in parallel threads, then load in turn."""
-    warehouse = Path(params["warehouse"])
-    _bench_environment(params["url"], warehouse)
+def extract_recorded(name: str, warehouse: str, full_refresh: bool) -> dict:
+    """One vendor's `extract_normalize`, every request it makes recorded (method, URL, body) with the records on
+    the response. Runs in the vendor's own process, as the flow's extract does (pipelines/apart.py)."""
     from pipelines.http import VendorClient
-    from pipelines.load import extract_normalize, load_staged
-    from pipelines.sources import SOURCES
+    from pipelines.load import extract_normalize
 
     tally, log, links, lock = Tally(), [], {}, threading.Lock()
     original = VendorClient.request_json
@@ -196,28 +228,41 @@ def step_ours(params: dict) -> dict:
         return payload, response
 
     VendorClient.request_json = recording
-    full_refresh = bool(params["full_refresh"])
-    per_source: dict[str, dict] = {}
+    started = time.perf_counter()
+    result = extract_normalize(name, Path(warehouse), full_refresh=full_refresh)
+    return {"result": result, "seconds": round(time.perf_counter() - started, 3), "endpoints": tally.as_dict(),
+            "log": log}
 
-    def extract(name: str):
-        started = time.perf_counter()
-        result = extract_normalize(name, warehouse, full_refresh=full_refresh)
-        per_source[name] = {"extract_normalize_seconds": round(time.perf_counter() - started, 3)}
-        return result
+
+def step_ours(params: dict) -> dict:
+    """Our sources through pipelines/load.py as the flow runs them: each vendor's extract+normalize in a process
+    of its own (pipelines/apart.py), all at once, then the loads in turn."""
+    warehouse = Path(params["warehouse"])
+    _bench_environment(params["url"], warehouse)
+    import benchmarks.bench as importable  # this file runs as __main__: a child finds the function by this name
+    from pipelines.apart import call_apart
+    from pipelines.load import load_staged
+    from pipelines.sources import SOURCES
+
+    def extract(name: str) -> dict:
+        return call_apart(importable.extract_recorded, name, str(warehouse), bool(params["full_refresh"]))
 
     started = time.perf_counter()
     with ThreadPoolExecutor(len(SOURCES)) as pool:
-        results = list(pool.map(extract, SOURCES))
+        extracts = dict(zip(SOURCES, pool.map(extract, SOURCES), strict=True))
     extracted = time.perf_counter()
+    per_source = {name: {"extract_normalize_seconds": done["seconds"]} for name, done in extracts.items()}
     for name in SOURCES:
         began = time.perf_counter()
         load_staged(name, warehouse)
         per_source[name]["load_seconds"] = round(time.perf_counter() - began, 3)
     finished = time.perf_counter()
     if params.get("requests_log"):
+        log = [entry for done in extracts.values() for entry in done["log"]]
         Path(params["requests_log"]).write_text("\n".join(json_dumps(entry) for entry in log) + "\n")
-    rows = {f"{r.source}.{table}": n for r in results for table, n in r.rows.items()}
-    endpoints = tally.as_dict()
+    rows = {f"{done['result'].source}.{table}": n for done in extracts.values()
+            for table, n in done["result"].rows.items()}
+    endpoints = {key: figures for done in extracts.values() for key, figures in done["endpoints"].items()}
     return {"seconds": round(finished - started, 3), "extract_normalize_seconds": round(extracted - started, 3),
             "load_seconds": round(finished - extracted, 3), "records": sum(e["records"] for e in endpoints.values()),
             "requests": sum(e["requests"] for e in endpoints.values()), "rows_loaded": sum(rows.values()),
@@ -228,36 +273,41 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def step_floor(params: dict) -> dict:
-    """Replay ours' requests with a plain session and `orjson.loads` (ours' parser), one thread per vendor,
-    in order."""
+def replay(entries: list[dict], headers: dict[str, str]) -> dict:
+    """One vendor's recorded requests replayed in order by a plain session, each body parsed by `orjson.loads`
+    (ours' parser) and nothing else: the floor's work for that vendor."""
     import orjson
     import requests
 
+    session, tally = requests.Session(), Tally()
+    session.headers.update(headers)
+    for entry in entries:
+        began = time.perf_counter()
+        extra = {"Content-Type": "application/json"} if entry["body"] else None
+        response = session.request(entry["method"], entry["url"], data=entry["body"], headers=extra)
+        response.raise_for_status()
+        payload = orjson.loads(response.content)
+        tally.add(entry["key"], records_in(entry["key"], payload), time.perf_counter() - began)
+    return tally.as_dict()
+
+
+def step_floor(params: dict) -> dict:
+    """Replay ours' requests as ours makes them: each vendor's in order, in a process of its own, all at once."""
     index = _bench_environment(params["url"], Path(params["warehouse"]))
+    import benchmarks.bench as importable  # this file runs as __main__: a child finds the function by this name
+    from pipelines.apart import call_apart
+
     entries = [json.loads(line) for line in Path(params["requests_log"]).read_text().splitlines() if line]
     by_vendor: dict[str, list[dict]] = defaultdict(list)
     for entry in entries:
         by_vendor[entry["vendor"]].append(entry)
     headers = vendor_headers(index)
-    tally = Tally()
-
-    def replay(vendor: str) -> None:
-        session = requests.Session()
-        session.headers.update(headers[vendor])
-        for entry in by_vendor[vendor]:
-            began = time.perf_counter()
-            extra = {"Content-Type": "application/json"} if entry["body"] else None
-            response = session.request(entry["method"], entry["url"], data=entry["body"], headers=extra)
-            response.raise_for_status()
-            payload = orjson.loads(response.content)
-            tally.add(entry["key"], records_in(entry["key"], payload), time.perf_counter() - began)
-
     started = time.perf_counter()
     with ThreadPoolExecutor(len(by_vendor)) as pool:
-        list(pool.map(replay, by_vendor))
+        replayed = list(pool.map(lambda vendor: call_apart(importable.replay, by_vendor[vendor], headers[vendor]),
+                                 by_vendor))
     seconds = time.perf_counter() - started
-    endpoints = tally.as_dict()
+    endpoints = {key: figures for done in replayed for key, figures in done.items()}
     return {"seconds": round(seconds, 3), "records": sum(e["records"] for e in endpoints.values()),
             "requests": sum(e["requests"] for e in endpoints.values()), "endpoints": endpoints}
 
@@ -371,8 +421,9 @@ STEPS = {"ours": step_ours, "floor": step_floor, "baseline": step_baseline, "dbt
 
 def child_main(step: str, params_path: Path) -> int:
     params = json.loads(params_path.read_text())
-    result = STEPS[step](params)
-    result.update(peak_mb())
+    with TreePeak() as tree:
+        result = STEPS[step](params)
+    result.update(peak_mb(tree.peak_kib))
     Path(params["result"]).write_text(json.dumps(result, indent=1))
     return 0
 

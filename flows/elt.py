@@ -25,6 +25,7 @@ from flows.gate import GateFailed, run_gate
 from flows.lock import WarehouseLock
 from flows.publish import publish, published_path
 from flows.summary import RunSummary, read_headline, report_markdown
+from pipelines.apart import call_apart
 from pipelines.http import VendorError
 from pipelines.incremental import backfill_window
 from pipelines.load import LoadResult, extract_normalize, load_staged, missing_settings
@@ -67,7 +68,7 @@ def _transient(task, task_run, state) -> bool:
 def extract(source: str, warehouse: str, full_refresh: bool = False,
             backfill: tuple[str, str] | None = None) -> LoadResult:
     started = time.monotonic()
-    result = extract_normalize(source, Path(warehouse), full_refresh, backfill)
+    result = call_apart(extract_normalize, source, Path(warehouse), full_refresh, backfill)  # every core
     result.seconds = time.monotonic() - started
     return result
 

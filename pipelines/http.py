@@ -37,10 +37,14 @@ class VendorError(RuntimeError):
     """
 
     def __init__(self, vendor: str, method: str, url: str, status: int | None, detail: str, hint: str):
-        self.vendor, self.url, self.status = vendor, url, status
+        self.vendor, self.method, self.url, self.status = vendor, method, url, status
+        self.detail, self.hint = detail, hint
         where = f"{method} {url}"
         got = f"HTTP {status}" if status is not None else "no response"
         super().__init__(f"{vendor}: {where} failed with {got}: {detail}. {hint}")
+
+    def __reduce__(self):  # made again from its parts when it crosses from an extract's process (apart.py)
+        return type(self), (self.vendor, self.method, self.url, self.status, self.detail, self.hint), self.__dict__
 
 
 class Throttle:
