@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 FORWARDED_LEVEL = logging.WARNING
 
+
 class ApartError(RuntimeError):
     """An error raised in a child that could not be sent back as itself."""
 
@@ -92,7 +93,14 @@ def _child() -> None:
     """The child's side: the call from `<folder>/call.pickle`, its outcome to `<folder>/outcome.pickle`."""
     folder = Path(sys.argv[1])
     function, args = pickle.loads((folder / "call.pickle").read_bytes())
-    (folder / "outcome.pickle").write_bytes(pickle.dumps(_run(function, args)))
+    outcome = _run(function, args)
+    try:
+        sent = pickle.dumps(outcome)
+    except Exception as error:  # noqa: BLE001 - a result that cannot cross is the call's error
+        sent = pickle.dumps(_Outcome(error=ApartError(
+            f"{getattr(function, '__name__', function)} returned a value that cannot be sent back: {error}"),
+            records=outcome.records))
+    (folder / "outcome.pickle").write_bytes(sent)
 
 
 def call_apart(function: Callable[..., T], *args: Any) -> T:

@@ -37,6 +37,12 @@ def dies() -> None:
     os._exit(3)
 
 
+def returns_a_lock():
+    import threading
+
+    return threading.Lock()
+
+
 # --- tests ----------------------------------------------------------------------------------------------------
 def test_returns_the_childs_value_with_the_parents_environment_at_the_call(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("JOURNEY_APART_PROBE", "set just now")
@@ -67,3 +73,8 @@ def test_an_error_that_cannot_cross_arrives_as_text_naming_it():
 def test_a_child_that_dies_without_a_result_is_an_error_naming_its_exit_code():
     with pytest.raises(ApartError, match=r"dies ended its process \(exit 3\) without a result"):
         call_apart(dies)
+
+
+def test_a_result_that_cannot_cross_is_an_error_naming_the_function():
+    with pytest.raises(ApartError, match=r"returns_a_lock returned a value that cannot be sent back"):
+        call_apart(returns_a_lock)
