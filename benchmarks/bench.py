@@ -7,16 +7,16 @@ incremental, dbt full and incremental, dashboard latency, and the peak memory of
 
 It starts the sandbox in bench mode in a process of its own (sandbox/process.py: vendor rate limits lifted,
 client and server in separate interpreters), then runs each step in a child process of its own (this file
-with `--step`), so every step's peak memory is its own (VmHWM of the child, and of dbt's process for the dbt
-steps) and no step inherits another's imports or caches. Client-side pacing to the vendors' budgets is lifted
-too (`JOURNEY_HTTP_PACING=off`): the sandbox has no limits in bench mode, and the benchmark measures code,
-not the vendors' quotas. In order, on one world:
+with `--step`), so every step's peak memory is its own (VmHWM of the child, of dbt's process for the dbt
+steps, and the most its whole process tree held at once) and no step inherits another's imports or caches.
+Client-side pacing to the vendors' budgets is lifted too (`JOURNEY_HTTP_PACING=off`): the sandbox has no
+limits in bench mode, and the benchmark measures code, not the vendors' quotas. In order, on one world:
 
-1. `ours_full`: every source of pipelines/sources, extracted and normalized in parallel threads (as the
-   flow's extract step runs them) then loaded in turn (as its load step does), full refresh, into a fresh
-   DuckDB warehouse, through pipelines/load.py; every request it made is recorded (method, URL, body), with
-   the records on each response, per endpoint.
-2. `floor`: those same requests replayed in the same order (one thread per vendor, as ours) by a plain
+1. `ours_full`: every source of pipelines/sources, extracted and normalized at once, each in a process of its
+   own (pipelines/apart.py, as the flow's extract step runs them), then loaded in turn (as its load step
+   does), full refresh, into a fresh DuckDB warehouse, through pipelines/load.py; every request it made is
+   recorded (method, URL, body), with the records on each response, per endpoint.
+2. `floor`: those same requests replayed in the same order (a process per vendor, as ours) by a plain
    `requests.Session` that parses each body with `orjson.loads` and does nothing else.
 3. `baseline`, `baseline_parquet`: dlt's `rest_api` source with default settings on the same endpoints
    (benchmarks/rest_api_baseline.py), same threads and load order, into fresh warehouses: dlt's default loader
