@@ -5,7 +5,7 @@ pages turned into Arrow tables (pipelines/arrow.py), dicts through dlt's normali
 take turns on its lock, so four extracts in threads used little more than one core; in processes of their own
 each has its own. At 100,000 people the full run took 82 s in processes against 95 s in threads, at 10,000
 people 11.6 s against 10.4 s: a child pays ~1 s to start and import, a cost that does not grow with the data
-(benchmarks/README.md, "Extracts in processes").
+(benchmarks/HISTORY.md, "Extracts in processes").
 
 `call_apart(function, *args)` runs a module-level function in a fresh interpreter (`python -c`, with the
 parent's environment, working directory and import path) that ends with the call, so what the extract
@@ -89,6 +89,11 @@ def _run(function: Callable[..., Any], args: tuple) -> _Outcome:
     return outcome
 
 
+def _name(function: Callable) -> str:
+    """How errors name the function called apart."""
+    return getattr(function, "__name__", repr(function))
+
+
 def _child() -> None:
     """The child's side: the call from `<folder>/call.pickle`, its outcome to `<folder>/outcome.pickle`."""
     folder = Path(sys.argv[1])
@@ -98,7 +103,7 @@ def _child() -> None:
         sent = pickle.dumps(outcome)
     except Exception as error:  # noqa: BLE001 - a result that cannot cross is the call's error
         sent = pickle.dumps(_Outcome(error=ApartError(
-            f"{getattr(function, '__name__', function)} returned a value that cannot be sent back: {error}"),
+            f"{_name(function)} returned a value that cannot be sent back: {error}"),
             records=outcome.records))
     (folder / "outcome.pickle").write_bytes(sent)
 
@@ -114,7 +119,7 @@ def call_apart(function: Callable[..., T], *args: Any) -> T:
         try:
             outcome: _Outcome = pickle.loads((Path(folder) / "outcome.pickle").read_bytes())
         except FileNotFoundError:
-            raise ApartError(f"{getattr(function, '__name__', function)} ended its process (exit {done.returncode}) "
+            raise ApartError(f"{_name(function)} ended its process (exit {done.returncode}) "
                              f"without a result: killed or out of memory? Its output above says more.") from None
     for record in outcome.records:
         logger = logging.getLogger(record.name)
