@@ -60,7 +60,7 @@ def _memory_setting(variable: str) -> str | None:
 def duckdb_memory_limit() -> str | None:
     """`JOURNEY_DUCKDB_MEMORY_LIMIT` (`512MB`, `2GB`, `50%`): the most memory DuckDB may take in a dbt build
     before it spills to disk beside the warehouse. Unset: DuckDB's own default, 80% of the machine's memory,
-    the fastest where memory is plenty (benchmarks/README.md, "Memory bound")."""
+    the fastest where memory is plenty (benchmarks/HISTORY.md, "Memory bound")."""
     return _memory_setting("JOURNEY_DUCKDB_MEMORY_LIMIT")
 
 
@@ -68,7 +68,7 @@ def duckdb_load_memory_limit() -> str:
     """`JOURNEY_DUCKDB_LOAD_MEMORY_LIMIT`: the most memory DuckDB may take in a dlt load; unset, `512MB`.
     Unbounded, a load's memory grows with the data it writes (DuckDB keeps written blocks cached, up to its
     limit) though nothing needs it: at 1M people this bound took the full run's peak from 2,561 to 1,108 MiB
-    for 33 s more of loading (benchmarks/README.md, "Memory: the loads bounded")."""
+    for 33 s more of loading (benchmarks/HISTORY.md, "Memory: the loads bounded")."""
     return _memory_setting("JOURNEY_DUCKDB_LOAD_MEMORY_LIMIT") or LOAD_MEMORY_LIMIT
 
 
