@@ -8,7 +8,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qs
 
-from sandbox.drawn import plain
+from sandbox.store import plain
 
 
 @dataclass

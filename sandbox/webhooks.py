@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sandbox.drawn import plain
+from sandbox.store import plain
 from sandbox.world import stable_token
 from webhooks.signatures import shopify_hmac, stripe_header
 

@@ -26,9 +26,9 @@ from decimal import Decimal
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from sandbox.drawn import Drawn
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
+from sandbox.store import Store, Table
 from sandbox.vendors.stripe import charge_attempts, refund_id, transaction_references
 from sandbox.world import SHOP_CURRENCY, Order, Person, Touch, World, stable_token
 
@@ -47,6 +47,12 @@ ORDER_WINDOW = timedelta(days=60)  # how far back orders are visible without `re
 TRANSACTION_ID_BASE = 9_000_000_000  # order transactions: base + order number * TRANSACTIONS_PER_ORDER + n
 TRANSACTIONS_PER_ORDER = 4
 # the site a visit from each utm source is referred by; email and direct visits send no referrer
+# each list's columns (sandbox/store.py): what its listings sort, bound and filter on
+COLUMNS = {"orders": ("id", "created_at", "updated_at", "cancelled_at", "closed_at"),
+           "customers": ("id", "created_at", "updated_at"), "events": ("id", "created_at", "subject_type", "verb")}
+# `status` as SQL over the orders' columns (`_has_status` says it of one record)
+STATUS_WHERE = {"open": "cancelled_at IS NULL AND closed_at IS NULL", "closed": "closed_at IS NOT NULL",
+                "cancelled": "cancelled_at IS NOT NULL", "any": "1"}
 REFERRERS = {"google": "https://www.google.com/", "instagram": "https://l.instagram.com/",
              "partner-blog.example": "https://partner-blog.example/"}
 
@@ -82,36 +88,32 @@ class Shopify:
     name = NAME
     rate_limit = Budget(size=40, leak_per_second=2.0)
 
-    def __init__(self, world: World):
+    def __init__(self, world: World, store: Store | None = None):
         self.world = world
+        self.store = store or Store()
         self.token = "shpat_sandbox_" + str(world.seed)
         self.token_without_read_all_orders = "shpat_sandbox_recent_" + str(world.seed)
         self.webhook_secret = "shpss_sandbox_" + stable_token(world.seed, "webhook-secret", length=24)
         self.scopes = {self.token: SCOPES, self.token_without_read_all_orders: SCOPES - {"read_all_orders"}}
-        # drawn when served (sandbox/drawn.py), keeping what listings sort and filter on
-        self.customers = [Drawn(self._customer_keys(p), self._customer, p) for p in sorted(
-            (p for p in world.people if p.shopify_customer_id), key=lambda p: p.shopify_customer_id)]
-        self.orders = [Drawn(self._order_keys(o), self._order, o) for o in world.orders()]
-        self.events = [self._destroy_event(n, o) for n, o in enumerate(world.deleted_orders(), start=1)]
+        # rendered once, into tables on disk (sandbox/store.py)
+        self.customers = self.store.table(COLUMNS["customers"], (
+            self._customer(p) for p in world.people if p.shopify_customer_id), order="id")
+        self.orders = self.store.table(COLUMNS["orders"], map(self._order, world.orders()))
+        self.events = self.store.table(COLUMNS["events"], (
+            self._destroy_event(n, o) for n, o in enumerate(world.deleted_orders(), start=1)))
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}/admin/api/{API_VERSION}", "credentials": {"access_token": self.token},
                 "webhooks": {"client_secret": self.webhook_secret}}
 
     # --- vendor shapes -------------------------------------------------------------------------
-    @staticmethod
-    def _customer_keys(p: Person) -> dict:
-        return {"id": p.shopify_customer_id, "created_at": local(p.created_at),
-                "updated_at": local(max([p.created_at] + [o.created_at for o in p.counted_orders]))}
-
     def _customer(self, p: Person) -> dict:
         counted = p.counted_orders
         consent_at = local(p.created_at)
-        keys = self._customer_keys(p)
         return {
-            "id": keys["id"], "email": p.shopify_email, "first_name": p.first_name.title(),
+            "id": p.shopify_customer_id, "email": p.shopify_email, "first_name": p.first_name.title(),
             "last_name": p.last_name.title(), "state": "enabled", "verified_email": True,
-            "created_at": keys["created_at"], "updated_at": keys["updated_at"],
+            "created_at": consent_at, "updated_at": local(max([p.created_at] + [o.created_at for o in counted])),
             "orders_count": len(p.orders), "total_spent": str(sum((o.total for o in counted), start=0)),
             "tax_exempt": False, "tags": "", "currency": SHOP_CURRENCY,
             "email_marketing_consent": {
@@ -128,16 +130,10 @@ class Shopify:
                 "message": f"Order #{o.number} was deleted.", "author": "Shopify", "description":
                 f"Order #{o.number} was deleted.", "path": f"/admin/orders/{o.order_id}"}
 
-    def _order_keys(self, o: Order) -> dict:
-        closed_at = o.created_at + timedelta(days=14)
-        closed = o.cancelled_at is None and closed_at <= self.world.clock
-        return {"id": o.order_id, "created_at": local(o.created_at), "updated_at": local(o.updated_at),
-                "cancelled_at": local(o.cancelled_at), "closed_at": local(closed_at) if closed else None}
-
     def _order(self, o: Order) -> dict:
         person = self.world.person(o.person_id)
-        keys = self._order_keys(o)
-        created, total, subtotal = keys["created_at"], o.total, o.subtotal  # each drawn once per order
+        created, total, subtotal = local(o.created_at), o.total, o.subtotal  # each drawn once per order
+        closed_at = o.created_at + timedelta(days=14)  # closed two weeks on, unless cancelled
         customer = None
         if person.shopify_customer_id:
             customer = {"id": person.shopify_customer_id, "email": person.shopify_email,
@@ -156,12 +152,12 @@ class Shopify:
                 "parent_id": sale["id"] if sale else None}],
         } for r in o.refunds]
         return {
-            "id": keys["id"], "admin_graphql_api_id": f"gid://shopify/Order/{o.order_id}",
+            "id": o.order_id, "admin_graphql_api_id": f"gid://shopify/Order/{o.order_id}",
             "name": f"#{o.number}", "number": o.number - 1000, "order_number": o.number,
             "email": o.email, "contact_email": o.email,
-            "created_at": created, "updated_at": keys["updated_at"], "processed_at": created,
-            "cancelled_at": keys["cancelled_at"], "cancel_reason": "customer" if o.cancelled_at else None,
-            "closed_at": keys["closed_at"],
+            "created_at": created, "updated_at": local(o.updated_at), "processed_at": created,
+            "cancelled_at": local(o.cancelled_at), "cancel_reason": "customer" if o.cancelled_at else None,
+            "closed_at": local(closed_at) if o.cancelled_at is None and closed_at <= self.world.clock else None,
             "currency": SHOP_CURRENCY, "presentment_currency": o.currency,
             "financial_status": o.financial_status, "fulfillment_status": None, "test": False,
             "subtotal_price": str(subtotal), "total_discounts": str(o.discount), "total_tax": str(o.tax),
@@ -241,12 +237,11 @@ class Shopify:
             return self._list(request, "events", self.events)
         raise _error(404, "Not Found")
 
-    def visible_orders(self, now: datetime, read_all_orders: bool) -> list[dict]:
+    def visible_orders(self, now: datetime, read_all_orders: bool) -> Table:
         """The orders a token sees at `now`: all of them with `read_all_orders`, otherwise the last ORDER_WINDOW."""
         if read_all_orders:
             return self.orders
-        oldest = now - ORDER_WINDOW
-        return [o for o in self.orders if datetime.fromisoformat(o["created_at"]) >= oldest]
+        return self.orders.view("unixepoch(created_at) >= ?", [(now - ORDER_WINDOW).timestamp()])
 
     def served_counts(self, now: datetime | None = None) -> dict[str, int]:
         """The default credentials' listings, the same at any `now`: orders with `status=any` (every one, since
@@ -256,7 +251,7 @@ class Shopify:
     def received(self) -> dict[str, list]:
         return {"raw": [], "deduplicated": []}  # the sandbox's Shopify takes no writes
 
-    def _list(self, request: Request, resource: str, records: list[dict], oldest: datetime | None = None) -> Response:
+    def _list(self, request: Request, resource: str, records: Table, oldest: datetime | None = None) -> Response:
         """A page of `records` (only those created at `oldest` or later, if given). Each (status, window, sort)
         keeps a sorted view of its records, built once per vendor object; bounds on the sort field, `since_id`
         when sorting by id, and the `page_info` cursor are found by bisection in it, and any other filter is
@@ -281,10 +276,10 @@ class Shopify:
         status = filters.get("status", "open") if resource == "orders" else "any"
         if status not in ("open", "closed", "cancelled", "any"):
             raise _error(400, {"status": [f"Invalid status: {status}"]})
-        if records and sort_field not in records[0]:  # events have no updated_at to sort by
+        if sort_field not in records.columns:  # events have no updated_at to sort by
             raise _error(400, {"order": [f"Invalid order: {filters.get('order')}"]})
         view = self._view(resource, records, status, sort_field, oldest)
-        lo, hi, rest = self._bounds(view, records[0] if records else {}, sort_field, filters)
+        lo, hi, rest = self._bounds(view, records.columns, sort_field, filters)
         if after is not None:
             key = tuple(after)
             by_key = lambda r: (self._sort_value(r, sort_field), r["id"])  # noqa: E731
@@ -292,10 +287,8 @@ class Shopify:
                 hi = bisect.bisect_left(view, key, lo, max(lo, hi), key=by_key)
             else:
                 lo = bisect.bisect_right(view, key, lo, max(lo, hi), key=by_key)
-        positions = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
         page, more = [], False
-        for i in positions:
-            record = view[i]
+        for record in view.walk(lo, hi, descending):
             if rest and not all(keep(record) for keep in rest):
                 continue
             if len(page) == limit:
@@ -312,20 +305,23 @@ class Shopify:
         return Response.json(200, {resource: page}, headers)
 
     @functools.cached_property
-    def _views(self) -> dict[tuple, tuple[list[dict], int, list[dict]]]:
-        """(resource, status, sort field, oldest) -> (the list it was built from, its length, the view)."""
+    def _views(self) -> dict[tuple, tuple[Table, Table]]:
+        """(resource, status, sort field, oldest) -> (the table it was built from, the view)."""
         return {}
 
-    def _view(self, resource: str, records: list[dict], status: str, field: str, oldest: datetime | None) -> list[dict]:
-        """`records` of `status` created at `oldest` or later, ascending by (`field`, id); built on first use and
-        kept while `records` is the same list of the same length (a test may give the vendor another)."""
+    def _view(self, resource: str, records: Table, status: str, field: str, oldest: datetime | None) -> Table:
+        """`records` of `status` created at `oldest` or later, ascending by (`field`, id), as a view of positions
+        (sandbox/store.py); built on first use and kept while `records` is the same table (a test may give the
+        vendor another)."""
         cached = self._views.get((resource, status, field, oldest))
-        if cached is not None and cached[0] is records and cached[1] == len(records):
-            return cached[2]
-        kept = [r for r in records if self._has_status(r, status)
-                and (oldest is None or datetime.fromisoformat(r["created_at"]) >= oldest)]
-        kept.sort(key=lambda r: (self._sort_value(r, field), r["id"]))
-        self._views[(resource, status, field, oldest)] = (records, len(records), kept)
+        if cached is not None and cached[0] is records:
+            return cached[1]
+        where, params = STATUS_WHERE[status] if resource == "orders" else "1", []
+        if oldest is not None:
+            where += " AND unixepoch(created_at) >= ?"
+            params.append(oldest.timestamp())
+        kept = records.view(where, params, "id" if field == "id" else f"unixepoch({field}), id")
+        self._views[(resource, status, field, oldest)] = (records, kept)
         return kept
 
     @staticmethod
@@ -339,13 +335,13 @@ class Shopify:
         return True
 
     @staticmethod
-    def _bounds(view: list[dict], sample: dict, sort_field: str, filters: dict) -> tuple[int, int, list]:
+    def _bounds(view: Table, fields: tuple[str, ...], sort_field: str, filters: dict) -> tuple[int, int, list]:
         """The slice [lo, hi) of `view` that the filters on its sort field keep (inclusive time bounds, `since_id`
         exclusive), and the tests of the other filters, to apply to each record of the slice."""
         lo, hi, rest = 0, len(view), []
         for bound, field, is_min in (("updated_at_min", "updated_at", True), ("updated_at_max", "updated_at", False),
                                      ("created_at_min", "created_at", True), ("created_at_max", "created_at", False)):
-            if bound not in filters or field not in sample:  # a resource without the field ignores the bound
+            if bound not in filters or field not in fields:  # a resource without the field ignores the bound
                 continue
             try:
                 limit = datetime.fromisoformat(filters[bound].replace("Z", "+00:00"))
@@ -371,10 +367,10 @@ class Shopify:
                 lo = max(lo, bisect.bisect_right(view, since_id, key=lambda r: r["id"]))
             else:
                 rest.append(lambda r: r["id"] > since_id)
-        if "filter" in filters and "subject_type" in sample:  # events
+        if "filter" in filters and "subject_type" in fields:  # events
             kinds = filters["filter"].split(",")
             rest.append(lambda r: r["subject_type"] in kinds)
-        if "verb" in filters and "verb" in sample:
+        if "verb" in filters and "verb" in fields:
             rest.append(lambda r: r["verb"] == filters["verb"])
         return lo, max(lo, hi), rest
 

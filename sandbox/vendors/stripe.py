@@ -27,15 +27,16 @@ import base64
 import bisect
 import random
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sandbox.drawn import Drawn, whole
 from sandbox.http import HttpError, Request, Response
 from sandbox.limits import Budget
+from sandbox.store import Builder, Lookup, Store, Table, whole
 from sandbox.world import SHOP_CURRENCY, Order, Person, World, stable_token
 
 NAME = "stripe"
@@ -53,11 +54,13 @@ FEE_FIXED_MINOR = 30
 AVAILABLE_AFTER = timedelta(days=7)  # funds of a balance transaction become available this long after it
 EVENT_RETENTION = timedelta(days=30)  # "List events, going back up to 30 days"
 MAX_EVENT_TYPES = 20
+NEWEST_FIRST = "created DESC, id DESC"  # every list's order, as SQL over its columns
+KEPT_VIEWS = 32  # filtered lists kept for their next pages
 # Each list's equality filters besides `created` (api-contracts.md section 3.2), all record fields.
 FILTERS = {"customers": ("email",), "charges": ("customer", "payment_intent"), "payment_intents": ("customer",),
            "refunds": ("charge", "payment_intent"), "balance_transactions": ("currency", "source", "type"),
            "events": ()}
-# the fields each list's records keep at hand (sandbox/drawn.py): paging, filters, balances' status, the truth
+# each list's columns (sandbox/store.py): paging, filters, balances' status, the truth
 LIST_KEYS = {name: ("id", "created", *fields, *{"events": ("type",), "balance_transactions": ("available_on",),
                                                 "charges": ("status", "amount", "currency")}.get(name, ()))
              for name, fields in FILTERS.items()}
@@ -174,15 +177,16 @@ class Stripe:
     name = NAME
     rate_limit = Budget(size=25, leak_per_second=25.0)
 
-    def __init__(self, world: World):
+    def __init__(self, world: World, store: Store | None = None):
         self.world = world
+        self.store = store or Store()
         self.api_key = f"sk_test_sandbox{world.seed}" + stable_token(world.seed, "key", length=16)
         self.account_id = "acct_" + stable_token(world.seed, "account", length=16)
         self.webhook_secret = "whsec_sandbox" + stable_token(world.seed, "webhook-secret", length=24)
-        # Each record is kept drawn (sandbox/drawn.py): what listings, cursors and the truth read, and the world
-        # objects it is drawn from when served, each record a function of them (a charge as of its refunds).
-        self.lists: dict[str, list[Drawn]] = {name: [] for name in FILTERS}
-        self.order_of_charge: dict[str, int] = {}  # the truth: the Shopify order each served charge pays
+        # Each record is rendered once (a charge as of all its refunds), into a table on disk (sandbox/store.py)
+        # with the columns listings, cursors and the truth read.
+        self._building = {name: Builder(self.store, LIST_KEYS[name]) for name in FILTERS}
+        self._paid_orders = Builder(self.store, ("charge", "order"))  # the truth: the order each charge pays
         for p in world.people:
             if p.stripe_customer_id:
                 customer = self._keep("customers", self._customer, p, listed=not p.stripe_deleted_at)
@@ -199,22 +203,23 @@ class Stripe:
             unlinked = self._unlinked(p) if p.stripe_customer_id else None
             if unlinked:
                 self._charges((unlinked, 0))
-        self.lists = {name: self._newest_first(records) for name, records in self.lists.items()}
-        self._created_by_id: dict[str, dict[str, int]] = {}  # per list: object id -> created, for cursors
+        # newest first, as every list is served, with an index on what lookups and cursors read
+        self.lists: dict[str, Table] = {name: records.table(NEWEST_FIRST, ("id", *FILTERS[name]))
+                                        for name, records in self._building.items()}
+        self._views: dict[tuple, Table] = {}  # filtered views of lists, the latest used last (`_filtered`)
+        self._reading = threading.Lock()
+        self.order_of_charge = Lookup(self._paid_orders.table(indexes=("charge",)), "charge", "order")
+        del self._building, self._paid_orders
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}", "credentials": {"api_key": self.api_key},
                 "webhooks": {"signing_secret": self.webhook_secret}}
 
-    @staticmethod
-    def _newest_first(records: list[Drawn]) -> list[Drawn]:
-        return sorted(records, key=lambda r: (r["created"], r["id"]), reverse=True)
-
     def _keep(self, resource: str, draw: Callable[[Any], dict], source: Any, listed: bool = True) -> dict:
-        """Draw a record once, keep it in its list (unless not `listed`) by its keys, and return it."""
+        """Draw a record once, keep it in its list (unless not `listed`), and return it."""
         record = draw(source)
         if listed:
-            self.lists[resource].append(Drawn({k: record[k] for k in LIST_KEYS[resource]}, draw, source))
+            self._building[resource].append(record)
         return record
 
     def _payment(self, payment: Payment) -> None:
@@ -222,7 +227,7 @@ class Stripe:
         attempts = charge_attempts(payment.order)
         for n in range(len(attempts)):
             charge = self._charges((payment, n))
-            self.order_of_charge[charge["id"]] = payment.order.order_id
+            self._paid_orders.append({"charge": charge["id"], "order": payment.order.order_id})
         if payment.setup.checkout != LEGACY_APP:
             self._keep("payment_intents", self._intent, payment)
         for k in range(len(self._refunds(payment))):
@@ -408,15 +413,18 @@ class Stripe:
                         p.stripe_email if invoice or rng.random() < 0.5 else None,
                         "Invoice: wholesale order" if invoice else "Manual charge")
 
-    def served(self, resource: str, now: datetime) -> list[dict]:
+    def served(self, resource: str, now: datetime) -> Table | Iterator[dict]:
         """A list's records as served at `now`: events within their retention, balances' status by then."""
         records = self.lists[resource]
         if resource == "events":  # newest first: those within retention are a prefix
-            return records[:bisect.bisect_right(records, -_ts(now - EVENT_RETENTION), key=_newest_first_key)]
+            return records.head(bisect.bisect_right(records, -_ts(now - EVENT_RETENTION), key=_newest_first_key))
         if resource == "balance_transactions":
-            moment = _ts(now)
-            return [{**whole(t), "status": "available" if t["available_on"] <= moment else "pending"} for t in records]
+            return (self._with_status(t, now) for t in records)
         return records
+
+    @staticmethod
+    def _with_status(transaction: Mapping, now: datetime) -> dict:
+        return {**whole(transaction), "status": "available" if transaction["available_on"] <= _ts(now) else "pending"}
 
     def served_counts(self, now: datetime | None = None) -> dict[str, int]:
         now = now or self.world.clock
@@ -472,15 +480,18 @@ class Stripe:
             raise _error(404, f"Unrecognized request URL (GET: {request.path}).")
         # balance transactions get their status by `now` on the served page only, not on the whole list
         records = self.lists[resource] if resource == "balance_transactions" else self.served(resource, request.now)
-        return self._list(request, resource, self._filtered(request, resource, records))
+        with self._reading:  # a filtered view stays until the page is cut from it (`_filtered` drops old ones)
+            return self._list(request, resource, self._filtered(request, resource, records))
 
-    @staticmethod
-    def _filtered(request: Request, resource: str, records: list[dict]) -> list[dict]:
-        """The records the list's own filters keep (`created` is applied with paging)."""
+    def _filtered(self, request: Request, resource: str, records: Table) -> Table:
+        """The records the list's own filters keep (`created` is applied with paging), as a view of `records`
+        kept for the next pages (a few of the latest filters are kept)."""
+        where, params = [], []
         for name in FILTERS[resource]:
             wanted = request.arg(name)
             if wanted is not None:
-                records = [r for r in records if r[name] == wanted]
+                where.append(f"{name} = ?")
+                params.append(wanted)
         if resource == "events":
             kind, kinds = request.arg("type"), request.query.get("types[]")
             if kind and kinds:
@@ -488,12 +499,21 @@ class Stripe:
             if kinds and len(kinds) > MAX_EVENT_TYPES:
                 raise _error(400, f"You may specify at most {MAX_EVENT_TYPES} types.", "types")
             patterns = kinds or ([kind] if kind else [])
-            if patterns:
-                records = [e for e in records if any(
-                    e["type"] == p or (p.endswith("*") and e["type"].startswith(p[:-1])) for p in patterns)]
-        return records
+            if patterns:  # a type, or a prefix ending in `*`
+                where.append(" OR ".join("substr(type, 1, ?) = ?" if p.endswith("*") else "type = ?" for p in patterns))
+                for p in patterns:
+                    params += [len(p) - 1, p[:-1]] if p.endswith("*") else [p]
+        if not where:
+            return records
+        condition = " AND ".join(f"({w})" for w in where)
+        key = (records.name, len(records), condition, tuple(params))  # a test may give the vendor another table
+        view = self._views.pop(key, None) or records.view(condition, params)
+        self._views[key] = view  # the latest last
+        while len(self._views) > KEPT_VIEWS:
+            self._views.pop(next(iter(self._views))).drop()
+        return view
 
-    def _list(self, request: Request, resource: str, records: list[dict]) -> Response:
+    def _list(self, request: Request, resource: str, records: Table) -> Response:
         """A page of `records` (newest first, as every list is kept): `created` bounds and the cursor are found
         by bisection, so a page costs the same at the end of a million records as at the start."""
         raw_limit = request.arg("limit", "10")
@@ -519,13 +539,12 @@ class Stripe:
             start, stop = (position + 1, hi) if after else (max(lo, position - limit), position)
         page = records[start:min(stop, start + limit)]
         if resource == "balance_transactions":
-            now = _ts(request.now)
-            page = [{**whole(t), "status": "available" if t["available_on"] <= now else "pending"} for t in page]
+            page = [self._with_status(t, request.now) for t in page]
         return Response.json(200, {"object": "list", "url": f"/v1/{resource}",
                                    "has_more": stop - start > limit, "data": page})
 
     @staticmethod
-    def _created_range(request: Request, records: list[dict]) -> tuple[int, int]:
+    def _created_range(request: Request, records: Table) -> tuple[int, int]:
         """The slice [lo, hi) of `records` (newest first) that the `created` filters keep."""
         lo, hi = 0, len(records)
         for name, values in request.query.items():
@@ -545,20 +564,18 @@ class Stripe:
                 lo = max(lo, side(records, bound, key=_newest_first_key))
         return lo, max(lo, hi)
 
-    def _position(self, resource: str, records: list[dict], cursor: str, lo: int, hi: int) -> int | None:
-        """Where the object `cursor` stands in records[lo:hi], or None: found by its `created` (looked up once
-        per list), then among the few records created in the same second."""
-        created = self._created_of(resource).get(cursor)
-        if created is None:
+    def _position(self, resource: str, records: Table, cursor: str, lo: int, hi: int) -> int | None:
+        """Where the object `cursor` stands in records[lo:hi], or None: found by its `created` (looked up in the
+        list by id), then among the few records created in the same second."""
+        found = self.lists[resource].where("id = ?", (cursor,))
+        if not found:
             return None
+        created = found[0]["created"]
         i = bisect.bisect_left(records, -created, lo, hi, key=_newest_first_key)
-        while i < hi and records[i]["created"] == created:
-            if records[i]["id"] == cursor:
+        for record in records.walk(i, hi):
+            if record["created"] != created:
+                break
+            if record["id"] == cursor:
                 return i
             i += 1
         return None
-
-    def _created_of(self, resource: str) -> dict[str, int]:
-        if resource not in self._created_by_id:
-            self._created_by_id[resource] = {r["id"]: r["created"] for r in self.lists[resource]}
-        return self._created_by_id[resource]

@@ -21,7 +21,8 @@ from pipelines.load import load_source, make_pipeline, settings_from_index
 from pipelines.sources.stripe import settings as stripe_settings
 from pipelines.sources.stripe.helpers import events_expired, latest_objects
 from sandbox.server import SandboxServer
-from sandbox.vendors.shopify import local
+from sandbox.vendors.shopify import COLUMNS, local
+from sandbox.vendors.stripe import LIST_KEYS, NEWEST_FIRST
 from sandbox.world import World
 
 pytestmark = pytest.mark.sources
@@ -156,9 +157,9 @@ def tiny(monkeypatch) -> Iterator[SandboxServer]:
 
 def add_stripe_event(server: SandboxServer, kind: str, obj: dict, created: int) -> None:
     stripe = server.sandbox.vendors["stripe"]
-    stripe.lists["events"].append({"id": f"evt_test_{kind}_{obj['id']}", "object": "event", "created": created,
-                                   "type": kind, "data": {"object": obj}, "livemode": False})
-    stripe.lists["events"] = stripe._newest_first(stripe.lists["events"])
+    event = {"id": f"evt_test_{kind}_{obj['id']}", "object": "event", "created": created, "type": kind,
+             "data": {"object": obj}, "livemode": False}
+    stripe.lists["events"] = stripe.store.table(LIST_KEYS["events"], [*stripe.lists["events"], event], NEWEST_FIRST)
 
 
 def test_stripe_events_merge_updates_and_deletions_over_old_rows(tiny, tmp_path):
@@ -225,12 +226,13 @@ def test_shopify_deletions_land_in_their_own_keyed_tables(tiny, tmp_path):
     shopify = tiny.sandbox.vendors["shopify"]
     world_deleted = [e["subject_id"] for e in shopify.events]  # the world's own deletions, and one more here
     destroyed = shopify.orders[0]["id"]
-    shopify.events.append({"id": 1, "subject_id": destroyed, "subject_type": "Order", "verb": "destroy",
-                           "created_at": local(tiny.sandbox.clock.now() - timedelta(hours=2)),
-                           "message": "An order was deleted.", "arguments": [], "body": None})
-    shopify.events.append({"id": 2, "subject_id": shopify.orders[1]["id"], "subject_type": "Order",
-                           "verb": "confirmed", "created_at": local(tiny.sandbox.clock.now()),
-                           "message": "An order was confirmed.", "arguments": [], "body": None})
+    shopify.events = shopify.store.table(COLUMNS["events"], [*shopify.events, {
+        "id": 1, "subject_id": destroyed, "subject_type": "Order", "verb": "destroy",
+        "created_at": local(tiny.sandbox.clock.now() - timedelta(hours=2)), "message": "An order was deleted.",
+        "arguments": [], "body": None}, {
+        "id": 2, "subject_id": shopify.orders[1]["id"], "subject_type": "Order", "verb": "confirmed",
+        "created_at": local(tiny.sandbox.clock.now()), "message": "An order was confirmed.", "arguments": [],
+        "body": None}])
     warehouse = tmp_path / "warehouse.duckdb"
     load_source("shopify", warehouse)
     load_source("shopify", warehouse)  # the overlap re-reads the event: merged, not duplicated
@@ -257,7 +259,7 @@ def test_a_shop_that_lists_no_customer_replaces_its_listing_and_its_customers_re
     load_source("shopify", warehouse)
     listed = "select id from raw_shopify.customer_ids_seen order by id"
     assert rows(warehouse, listed) == [(c["id"],) for c in sorted(shopify.customers, key=lambda c: c["id"])]
-    shopify.customers = []  # the shop deleted every customer
+    shopify.customers = shopify.store.table(COLUMNS["customers"], [])  # the shop deleted every customer
     load_source("shopify", warehouse)
     assert rows(warehouse, listed) == [(None,)]
     flagged, loaded = rows(warehouse, """  -- stg_shopify__customers' is_deleted, on the raw tables

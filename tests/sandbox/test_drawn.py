@@ -1,6 +1,7 @@
-"""Vendors keep records as `Drawn` (the fields listings read, and how to draw the rest from the world) and
-draw them when served: what a listing sorts and filters on must be exactly what the served record says,
-and a drawn record must serve as the record itself (JSON, mapping reads, copies for writes)."""
+"""ActiveCampaign keeps records as `Drawn` (the fields listings read, and how to draw the rest from the world)
+and draws them when served (Shopify and Stripe store theirs: tests/sandbox/test_store.py): what a listing sorts
+and filters on must be exactly what the served record says, and a drawn record must serve as the record itself
+(JSON, mapping reads, copies for writes)."""
 
 from __future__ import annotations
 
@@ -43,27 +44,27 @@ def test_every_drawn_records_keys_are_its_served_fields(world: World, days: int)
             wrong = {k: (v, served.get(k, "<missing>")) for k, v in record.keys_.items()
                      if served.get(k, object()) != v}
             assert not wrong, f"{name}: a listing would read {wrong} (key, served) for record {record!r}"
-    # the vendors whose records are drawn: the check above must have met them
-    assert counts["shopify"] >= 400 and counts["activecampaign"] >= 400 and counts["stripe"] >= 400, counts
+    # the vendor whose records are drawn: the check above must have met them
+    assert counts["activecampaign"] >= 400, counts
     hubspot = sandbox.vendors["hubspot"]  # histories drawn when asked, as the records they belong to
     contact = next(iter(hubspot.records["contacts"].values()))
     assert hubspot.lifecycle_history(contact["id"])[0]["value"] == contact["properties"]["lifecyclestage"]
 
 
 def test_a_drawn_record_serves_as_the_record_it_stands_for(world: World):
-    order = Sandbox(world, mode="bench").vendors["shopify"].orders[0]
-    assert isinstance(order, Drawn)
-    record = order.record()
-    assert json.loads(json.dumps({"orders": [order]}, default=plain)) == {"orders": [record]}
-    assert order["line_items"] == record["line_items"] and "refunds" in order and len(order) == len(record)
-    assert dict(order) == record and whole(order) == record and whole(order) is not whole(order)
+    contact = Sandbox(world, mode="bench").vendors["activecampaign"].lists["contacts"][0]
+    assert isinstance(contact, Drawn)
+    record = contact.record()
+    assert json.loads(json.dumps({"contacts": [contact]}, default=plain)) == {"contacts": [record]}
+    assert contact["firstName"] == record["firstName"] and "cdate" in contact and len(contact) == len(record)
+    assert dict(contact) == record and whole(contact) == record and whole(contact) is not whole(contact)
     with pytest.raises(TypeError):
-        order["id"] = 1  # read-only: a write copies it first (`whole`)
+        contact["id"] = 1  # read-only: a write copies it first (`whole`)
     with pytest.raises(TypeError, match="not JSON serializable"):
         json.dumps(object(), default=plain)
 
 
-def test_stripe_charges_and_their_events_are_drawn_as_of_each_refund(world: World):
+def test_stripe_charges_and_their_events_are_rendered_as_of_each_refund(world: World):
     """A charge is served as it is now (every refund counted); each `charge.refunded` event shows it just after
     that refund, and what that refund changed."""
     stripe = Sandbox(world, mode="bench").vendors["stripe"]

@@ -16,7 +16,7 @@ import requests
 from sandbox.http import Request
 from sandbox.server import SandboxServer
 from sandbox.truth import export, served_count_rows
-from sandbox.vendors.shopify import ORDER_WINDOW, Shopify
+from sandbox.vendors.shopify import COLUMNS, ORDER_WINDOW, Shopify
 from sandbox.vendors.stripe import EVENT_RETENTION, fee, minor
 from sandbox.world import World
 
@@ -288,9 +288,10 @@ def test_shopify_events_page_and_filter(world):
     """The world deletes nothing yet, so the paging of events is shown on a vendor given some."""
     shopify = Shopify(world)
     start = world.clock - timedelta(days=10)
-    shopify.events = [{"id": 100 + i, "subject_id": 5_200_000_000 + i, "subject_type": "Order" if i % 3 else "Product",
-                       "verb": "destroy", "created_at": (start + timedelta(days=i)).isoformat(), "message": "deleted"}
-                      for i in range(9)]
+    events = [{"id": 100 + i, "subject_id": 5_200_000_000 + i, "subject_type": "Order" if i % 3 else "Product",
+               "verb": "destroy", "created_at": (start + timedelta(days=i)).isoformat(), "message": "deleted"}
+              for i in range(9)]
+    shopify.events = shopify.store.table(COLUMNS["events"], events)
 
     def get(url: str, **query: str) -> tuple[list[dict], str | None]:
         path, _, raw = url.partition("?")

@@ -1,0 +1,291 @@
+"""Vendors' records on disk: each listing rendered once into a table of a SQLite file beside the sandbox.
+
+Kept in memory, even as the few fields listings read and a way to draw the rest when served (what
+`sandbox/drawn.py` does), a million people's 8.6M records took some 4 GiB of the server (benchmarks/README.md,
+"Sandbox serving"). A SQLite file is read through the operating system's page cache, which is not the server's
+memory, so what the server holds of a listing no longer grows with it.
+
+A vendor renders each record once, when it is built (`Store.table`, or `Builder` to fill several tables in one
+pass), with the fields its listings sort and filter on as columns beside the record's JSON. It then reads a
+`Table` as it would a list: by position (bisection works on it), by slices, walking a range (`walk`), and through
+views (`Table.view`: the positions of the rows a filter keeps, in another order, kept as a table of their own),
+so listing code stays the code it was. A row is a `Row`, a read-only mapping of the record: its columns answer
+from the row, any other field from the record's JSON.
+
+One connection serves every thread of the server, one statement at a time (`Store.lock`): statements are short
+(a page is one or two), and the server's threads share one interpreter anyway.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import sqlite3
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+CHUNK = 500  # rows written or read at a time
+CACHE_KIB = 4096  # SQLite's own page cache per store; the rest of the file is read through the OS's cache
+PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KIB}", "temp_store=FILE", "mmap_size=0")
+BODY = "body"  # the column holding each record's JSON
+
+
+def encode(record: Mapping) -> str:
+    return json.dumps(record, separators=(",", ":"), default=plain)
+
+
+def plain(value: Any) -> dict:
+    """`json.dumps(default=plain)`: a `Row` (or any record that can be drawn whole) as the record it stands for."""
+    record = getattr(value, "record", None)
+    if callable(record):
+        return record()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def whole(record: Mapping) -> dict:
+    """A record as a plain dict of its own, to copy and change."""
+    return plain(record) if callable(getattr(record, "record", None)) else dict(record)
+
+
+def _name(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+class Store:
+    """One SQLite file in a directory of its own, removed when the store is closed or let go."""
+
+    def __init__(self, directory: str | Path | None = None):
+        self.directory = Path(tempfile.mkdtemp(prefix="journey-sandbox-", dir=directory))
+        self.con = sqlite3.connect(self.directory / "records.sqlite", check_same_thread=False, isolation_level=None)
+        for pragma in PRAGMAS:
+            self.con.execute(f"PRAGMA {pragma}")
+        self.lock = threading.RLock()
+        self._names = itertools.count(1)
+        self._closed = weakref.finalize(self, _remove, self.con, self.directory)
+
+    def close(self) -> None:
+        self._closed()
+
+    def name(self) -> str:
+        """A table name not used before in this store."""
+        return f"t{next(self._names)}"
+
+    def table(self, columns: Sequence[str], records: Iterable[Mapping], order: str | None = None,
+              indexes: Iterable[str] = ()) -> Table:
+        """A table of `records` (rendered now), in their order or in SQL `order` over `columns`, with an index on
+        each of `indexes` (columns that lookups read)."""
+        builder = Builder(self, columns)
+        for record in records:
+            builder.append(record)
+        return builder.table(order, indexes)
+
+    def execute(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self.lock:
+            return self.con.execute(sql, params).fetchall()
+
+
+def _remove(con: sqlite3.Connection, directory: Path) -> None:
+    con.close()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+class Builder:
+    """A table being filled a record at a time; `table()` ends it."""
+
+    def __init__(self, store: Store, columns: Sequence[str]):
+        if BODY in columns:
+            raise ValueError(f"{BODY!r} is the record's own column; name the key otherwise")
+        self.store, self.columns = store, tuple(columns)
+        self._staged = store.name()
+        store.execute(f"CREATE TABLE {self._staged} (pos INTEGER PRIMARY KEY, "
+                      f"{', '.join(map(_name, self.columns))}, {BODY} TEXT)")
+        self._insert = (f"INSERT INTO {self._staged} ({', '.join(map(_name, self.columns))}, {BODY}) "
+                        f"VALUES ({', '.join('?' * (len(self.columns) + 1))})")
+        self._rows: list[tuple] = []
+
+    def append(self, record: Mapping) -> None:
+        values = tuple(record[c] for c in self.columns)
+        if any(isinstance(v, bool) for v in values):
+            raise TypeError(f"columns {self.columns} hold {values}: SQLite would read a boolean back as an integer")
+        self._rows.append((*values, encode(record)))
+        if len(self._rows) >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self.store.lock:
+            self.store.con.executemany(self._insert, self._rows)
+        self._rows = []
+
+    def table(self, order: str | None = None, indexes: Iterable[str] = ()) -> Table:
+        self._flush()
+        store, name = self.store, self._staged
+        if order:  # rewritten in that order: positions are rowids, in the order rows were inserted
+            name = store.name()
+            columns = ", ".join(map(_name, self.columns))
+            store.execute(f"CREATE TABLE {name} (pos INTEGER PRIMARY KEY, {columns}, {BODY} TEXT)")
+            store.execute(f"INSERT INTO {name} ({columns}, {BODY}) SELECT {columns}, {BODY} FROM {self._staged} "
+                          f"ORDER BY {order}")
+            store.execute(f"DROP TABLE {self._staged}")
+        for column in indexes:
+            store.execute(f"CREATE INDEX {name}_{self.columns.index(column)} ON {name} ({_name(column)})")
+        (length,) = store.execute(f"SELECT count(*) FROM {name}")[0]
+        return Table(store, name, self.columns, length)
+
+
+class Row(Mapping):
+    """A record as stored: its columns at hand, the rest read from its JSON when asked (a new dict each time)."""
+
+    __slots__ = ("layout", "values", "body")
+
+    def __init__(self, layout: dict[str, int], values: tuple, body: str):
+        self.layout, self.values, self.body = layout, values, body
+
+    def record(self) -> dict:
+        return json.loads(self.body)
+
+    def __getitem__(self, name: str) -> Any:
+        i = self.layout.get(name)
+        return self.values[i] if i is not None else self.record()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.layout or name in self.record()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.record())
+
+    def __len__(self) -> int:
+        return len(self.record())
+
+    def __repr__(self) -> str:
+        return f"Row({dict(zip(self.layout, self.values, strict=True))!r})"
+
+
+class Table(Sequence):
+    """A stored listing, read as a list of `Row`s: the whole table, a view of it (`view`), or its first rows
+    (`head`)."""
+
+    def __init__(self, store: Store, name: str, columns: tuple[str, ...], length: int, view: str | None = None):
+        self.store, self.name, self.columns, self.length, self.view_name = store, name, columns, length, view
+        self.layout = {column: i for i, column in enumerate(columns)}
+        select = ", ".join(f"t.{_name(c)}" for c in columns)
+        if view is None:
+            self._select = f"SELECT {select}, t.{BODY} FROM {name} t WHERE t.pos BETWEEN ? AND ? ORDER BY t.pos"
+        else:
+            self._select = (f"SELECT {select}, t.{BODY} FROM {view} v JOIN {name} t ON t.pos = v.src "
+                            f"WHERE v.pos BETWEEN ? AND ? ORDER BY v.pos")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _rows(self, start: int, stop: int) -> list[Row]:
+        """Rows at positions [start, stop), both within the table."""
+        if stop <= start:
+            return []
+        return self._wrap(self.store.execute(self._select, (start + 1, stop)))
+
+    def _wrap(self, rows: list[tuple]) -> list[Row]:
+        width = len(self.columns)
+        return [Row(self.layout, row[:width], row[width]) for row in rows]
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self.length)
+            if step != 1:
+                return self[start:stop][::step] if step > 0 else list(reversed(self))[i]
+            return self._rows(start, stop)
+        if i < 0:
+            i += self.length
+        if not 0 <= i < self.length:
+            raise IndexError(f"position {i} of a table of {self.length}")
+        return self._rows(i, i + 1)[0]
+
+    def __iter__(self) -> Iterator[Row]:
+        return self.walk(0, self.length)
+
+    def __reversed__(self) -> Iterator[Row]:
+        return self.walk(0, self.length, descending=True)
+
+    def walk(self, lo: int, hi: int, descending: bool = False) -> Iterator[Row]:
+        """Rows at positions [lo, hi), from lo up (or from hi - 1 down), read CHUNK at a time."""
+        lo, hi = max(lo, 0), min(hi, self.length)
+        if descending:
+            for stop in range(hi, lo, -CHUNK):
+                yield from reversed(self._rows(max(lo, stop - CHUNK), stop))
+        else:
+            for start in range(lo, hi, CHUNK):
+                yield from self._rows(start, min(hi, start + CHUNK))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # a table compares by its rows
+
+    def head(self, length: int) -> Table:
+        """The table's first `length` rows, as a table."""
+        return Table(self.store, self.name, self.columns, max(0, min(length, self.length)), self.view_name)
+
+    def _where(self, where: str) -> str:
+        """`where` over this table's rows (its columns named plainly), limited to its own rows."""
+        if self.view_name is not None:
+            raise NotImplementedError("filters and views are taken of stored tables, not of views")
+        return f"({where}) AND pos <= {self.length}"
+
+    def view(self, where: str = "1", params: Sequence = (), order: str = "pos") -> Table:
+        """The rows `where` keeps (SQL over the columns), in SQL `order`, as a table of their positions."""
+        name = self.store.name()
+        self.store.execute(f"CREATE TABLE {name} (pos INTEGER PRIMARY KEY, src INTEGER)")
+        self.store.execute(f"INSERT INTO {name} (src) SELECT pos FROM {self.name} WHERE {self._where(where)} "
+                           f"ORDER BY {order}", params)
+        (length,) = self.store.execute(f"SELECT count(*) FROM {name}")[0]
+        return Table(self.store, self.name, self.columns, length, view=name)
+
+    def drop(self) -> None:
+        """Let a view go (its positions); the table it shows stays."""
+        if self.view_name is not None:
+            self.store.execute(f"DROP TABLE IF EXISTS {self.view_name}")
+
+    def where(self, where: str, params: Sequence = ()) -> list[Row]:
+        """The rows `where` keeps, in the table's order: for lookups that keep few."""
+        sql = (f"SELECT {', '.join(map(_name, self.columns))}, {BODY} FROM {self.name} WHERE {self._where(where)} "
+               f"ORDER BY pos")
+        return self._wrap(self.store.execute(sql, params))
+
+    def position(self, where: str, params: Sequence = ()) -> int | None:
+        """The position of the first row `where` keeps, or None."""
+        found = self.store.execute(f"SELECT min(pos) FROM {self.name} WHERE {self._where(where)}", params)
+        return None if found[0][0] is None else found[0][0] - 1
+
+    def __repr__(self) -> str:
+        return f"Table({self.name}, {self.length} rows{', view ' + self.view_name if self.view_name else ''})"
+
+
+class Lookup(Mapping):
+    """A stored mapping from one column of a table to another (the table indexed on the first)."""
+
+    def __init__(self, table: Table, key: str, value: str):
+        self.table, self.key, self.value = table, key, value
+
+    def __getitem__(self, key: Any) -> Any:
+        found = self.table.where(f"{_name(self.key)} = ?", (key,))
+        if not found:
+            raise KeyError(key)
+        return found[0][self.value]
+
+    def __iter__(self) -> Iterator[Any]:
+        return (row[self.key] for row in self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def values(self) -> Iterator[Any]:  # one pass over the table, not a lookup per key
+        return (row[self.value] for row in self.table)
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        return ((row[self.key], row[self.value]) for row in self.table)
