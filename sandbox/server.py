@@ -117,7 +117,7 @@ class Sandbox:
             seed, size, start = self.world.seed, self.world.size, self.world.start
             days = (self.clock.now() - start) / timedelta(days=1)
             self.world = self.vendors = None
-            gc.collect()  # records refer back to their vendor (Drawn.draw): cycles, freed only by the collector
+            gc.collect()  # the world's objects refer to each other: cycles, freed only by the collector
             try:
                 self.world, self.vendors = self._built(seed, size, days + delta / timedelta(days=1))
             except BaseException:

@@ -1,7 +1,7 @@
 """Vendors' records on disk: each listing rendered once into a table of a SQLite file beside the sandbox.
 
-Kept in memory, even as the few fields listings read and a way to draw the rest when served (what
-`sandbox/drawn.py` does), a million people's 8.6M records took some 4 GiB of the server (benchmarks/README.md,
+Kept in memory, even as the few fields listings read and a way to draw the rest when served (what the vendors
+did until 2026-11-28), a million people's 8.6M records took some 4 GiB of the server (benchmarks/README.md,
 "Sandbox serving"). A SQLite file is read through the operating system's page cache, which is not the server's
 memory, so what the server holds of a listing no longer grows with it.
 
@@ -25,7 +25,7 @@ import sqlite3
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def encode(record: Mapping) -> str:
 
 
 def plain(value: Any) -> dict:
-    """`json.dumps(default=plain)`: a `Row` (or any record that can be drawn whole) as the record it stands for."""
+    """`json.dumps(default=plain)`: a `Row` (or any object with a `record()`) as the record it stands for."""
     record = getattr(value, "record", None)
     if callable(record):
         return record()
@@ -66,10 +66,16 @@ class Store:
             self.con.execute(f"PRAGMA {pragma}")
         self.lock = threading.RLock()
         self._names = itertools.count(1)
+        self._unused: list[str] = []  # tables no one reads any more, dropped at the next statement
         self._closed = weakref.finalize(self, _remove, self.con, self.directory)
 
     def close(self) -> None:
         self._closed()
+
+    def function(self, name: str, function: Callable[[Any], Any]) -> None:
+        """A Python function of one value that SQL over this store's tables may call by `name`."""
+        with self.lock:
+            self.con.create_function(name, 1, function, deterministic=True)
 
     def name(self) -> str:
         """A table name not used before in this store."""
@@ -86,7 +92,14 @@ class Store:
 
     def execute(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self.lock:
+            while self._unused:  # here, where no statement is running (a table is let go wherever that happens)
+                self.con.execute(f"DROP TABLE IF EXISTS {self._unused.pop()}")
             return self.con.execute(sql, params).fetchall()
+
+    def let_go(self, name: str) -> None:
+        """Drop table `name` at the next statement: called when the last `Table` reading it is let go."""
+        if self._closed.alive:
+            self._unused.append(name)
 
 
 def _remove(con: sqlite3.Connection, directory: Path) -> None:
@@ -118,6 +131,7 @@ class Builder:
 
     def _flush(self) -> None:
         with self.store.lock:
+            self.store.execute("SELECT 1")  # drops what was let go first
             self.store.con.executemany(self._insert, self._rows)
         self._rows = []
 
@@ -134,7 +148,7 @@ class Builder:
         for column in indexes:
             store.execute(f"CREATE INDEX {name}_{self.columns.index(column)} ON {name} ({_name(column)})")
         (length,) = store.execute(f"SELECT count(*) FROM {name}")[0]
-        return Table(store, name, self.columns, length)
+        return Table(store, name, self.columns, length, owned=name)
 
 
 class Row(Mapping):
@@ -166,11 +180,17 @@ class Row(Mapping):
 
 
 class Table(Sequence):
-    """A stored listing, read as a list of `Row`s: the whole table, a view of it (`view`), or its first rows
-    (`head`)."""
+    """A stored listing, read as a list of `Row`s: a whole table, a view of one (`view`), or its first rows
+    (`head`). Tables are never changed in place: an edit (`replace`, `append`, `move_to_end`) gives a new table,
+    so a page being read from the old one is cut from what it was, as a list swapped whole would be. What a
+    table stores on disk is dropped when the last `Table` reading it is let go."""
 
-    def __init__(self, store: Store, name: str, columns: tuple[str, ...], length: int, view: str | None = None):
+    def __init__(self, store: Store, name: str, columns: tuple[str, ...], length: int, view: str | None = None,
+                 owned: str | None = None, base: Table | None = None):
         self.store, self.name, self.columns, self.length, self.view_name = store, name, columns, length, view
+        self.base = base  # the table whose rows this one reads, kept while this one is
+        if owned is not None:
+            weakref.finalize(self, store.let_go, owned)
         self.layout = {column: i for i, column in enumerate(columns)}
         select = ", ".join(f"t.{_name(c)}" for c in columns)
         if view is None:
@@ -229,7 +249,8 @@ class Table(Sequence):
 
     def head(self, length: int) -> Table:
         """The table's first `length` rows, as a table."""
-        return Table(self.store, self.name, self.columns, max(0, min(length, self.length)), self.view_name)
+        return Table(self.store, self.name, self.columns, max(0, min(length, self.length)), self.view_name,
+                     base=self)
 
     def _where(self, where: str) -> str:
         """`where` over this table's rows (its columns named plainly), limited to its own rows."""
@@ -244,12 +265,42 @@ class Table(Sequence):
         self.store.execute(f"INSERT INTO {name} (src) SELECT pos FROM {self.name} WHERE {self._where(where)} "
                            f"ORDER BY {order}", params)
         (length,) = self.store.execute(f"SELECT count(*) FROM {name}")[0]
-        return Table(self.store, self.name, self.columns, length, view=name)
+        return Table(self.store, self.name, self.columns, length, view=name, owned=name, base=self)
 
-    def drop(self) -> None:
-        """Let a view go (its positions); the table it shows stays."""
-        if self.view_name is not None:
-            self.store.execute(f"DROP TABLE IF EXISTS {self.view_name}")
+    # --- edits: each a new table, copied inside SQLite --------------------------------------------
+    def _copy(self, where: str = "1", params: Sequence = ()) -> tuple[str, str]:
+        """A new table with this one's rows that `where` keeps, in order, renumbered; (its name, its columns)."""
+        name, columns = self.store.name(), ", ".join(map(_name, self.columns))
+        self.store.execute(f"CREATE TABLE {name} (pos INTEGER PRIMARY KEY, {columns}, {BODY} TEXT)")
+        self.store.execute(f"INSERT INTO {name} ({columns}, {BODY}) SELECT {columns}, {BODY} FROM {self.name} "
+                           f"WHERE {self._where(where)} ORDER BY pos", params)
+        return name, columns
+
+    def _edited(self, name: str, length: int) -> Table:
+        return Table(self.store, name, self.columns, length, owned=name)
+
+    def replace(self, i: int, record: Mapping) -> Table:
+        """This table with the row at position `i` replaced by `record`."""
+        name, columns = self._copy()
+        values = [record[c] for c in self.columns]
+        self.store.execute(f"UPDATE {name} SET ({columns}, {BODY}) = ({', '.join('?' * (len(values) + 1))}) "
+                           f"WHERE pos = ?", (*values, encode(record), i + 1))
+        return self._edited(name, self.length)
+
+    def append(self, record: Mapping) -> Table:
+        """This table with `record` after its last row."""
+        name, columns = self._copy()
+        values = [record[c] for c in self.columns]
+        self.store.execute(f"INSERT INTO {name} ({columns}, {BODY}) VALUES ({', '.join('?' * (len(values) + 1))})",
+                           (*values, encode(record)))
+        return self._edited(name, self.length + 1)
+
+    def move_to_end(self, i: int) -> Table:
+        """This table with the row at position `i` moved after its last row."""
+        name, columns = self._copy("pos != ?", (i + 1,))
+        self.store.execute(f"INSERT INTO {name} ({columns}, {BODY}) SELECT {columns}, {BODY} FROM {self.name} "
+                           f"WHERE pos = ?", (i + 1,))
+        return self._edited(name, self.length)
 
     def where(self, where: str, params: Sequence = ()) -> list[Row]:
         """The rows `where` keeps, in the table's order: for lookups that keep few."""

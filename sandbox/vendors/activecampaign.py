@@ -12,20 +12,20 @@ contact is simply no longer listed. Rate limit (section 1.4): 5 requests per sec
 
 from __future__ import annotations
 
-import bisect
 import copy
 import functools
+import itertools
 import math
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
-from sandbox.drawn import Drawn, whole
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
+from sandbox.store import Store, Table, whole
 from sandbox.world import Deal, Order, Person, World, stable_token
 
 NAME = "activecampaign"
@@ -42,7 +42,10 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 INVALID_EMAIL = {"title": "Contact Email Address is not valid.", "detail": "", "code": "email_invalid",
                  "error": "must_be_valid_email_address", "source": {"pointer": "/data/attributes/email"}}
 SYNC_FIELDS = ("firstName", "lastName", "phone")
-DATED_KEPT = 8  # selections by updated date kept, so the pages of one listing do not filter the list again
+SELECTIONS_KEPT = 8  # selections kept as views, so the pages of one listing do not filter the list again
+# each list's columns (sandbox/store.py): what its selections filter, order and look up on
+COLUMNS = {"contacts": ("id", "email", "udate"), "deals": ("id", "mdate"), "ecomOrders": ("id",),
+           "ecomCustomers": ("id",)}
 
 
 def local(moment: datetime) -> str:
@@ -69,33 +72,14 @@ def _invalid(message: str) -> HttpError:
     return _error(422, message)
 
 
-class _Rows(Sequence):
-    """The records at `positions` (a range or a list of indices) of `records`, read-only; back to front if
-    `reverse`. Only what a page slices out of it is materialized."""
-
-    def __init__(self, records: list[dict], positions: Sequence[int], reverse: bool = False):
-        self.records, self.positions, self.reverse = records, positions, reverse
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def __getitem__(self, i):  # noqa: ANN001, ANN204 (an int or a slice, as a list takes)
-        n = len(self.positions)
-        if isinstance(i, slice):
-            return [self[j] for j in range(n)[i]]
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError(i)
-        return self.records[self.positions[n - 1 - i if self.reverse else i]]
-
-
 class Activecampaign:
     name = NAME
     rate_limit = Budget(size=5, leak_per_second=5.0)
 
-    def __init__(self, world: World):
+    def __init__(self, world: World, store: Store | None = None):
         self.world = world
+        self.store = store or Store()
+        self.store.function("normalized_email", normalize_email)
         self.token = stable_token(world.seed, "activecampaign", length=40).lower()
         self._lock = threading.Lock()
         self._received: list[dict] = []
@@ -106,19 +90,17 @@ class Activecampaign:
         orders = world.orders(deleted=True)  # the shop connection keeps what it synced: ids never shift
         buyers = list(dict.fromkeys(o.person_id for o in orders))  # in order of their first order
         customer_ids = {pid: str(n) for n, pid in enumerate(buyers, start=1)}
-        # drawn when served (sandbox/drawn.py), keeping what listings and writes look records up by
-        self.lists = {
-            "contacts": [Drawn({"id": p.activecampaign_contact_id, "email": p.activecampaign_email,
-                                "udate": local(p.activecampaign_updated_at)}, self._contact, p) for p in members],
-            "deals": [Drawn({"id": d.deal_id, "mdate": local(d.updated_at)}, self._deal, d) for d in deals],
-            "ecomOrders": [Drawn({"id": str(n)}, self._order, (n, o, customer_ids[o.person_id]))
-                           for n, o in enumerate(orders, 1)],
-            "ecomCustomers": [Drawn({"id": customer_ids[pid]}, self._customer, (customer_ids[pid], world.person(pid)))
-                              for pid in buyers]}
-        self._emails = {normalize_email(c["email"]): c["id"] for c in self.lists["contacts"]}
-        taken = [int(p.activecampaign_contact_id) for p in members] + [
-            int(r.contact_id) for r in world.crm_records() if r.vendor == NAME]
-        self._next_id = 1 + max(taken, default=0)  # deleted contacts' ids are never given again
+        # rendered once, into tables on disk (sandbox/store.py); every write puts a new table in its list's place
+        self.lists: dict[str, Table] = {
+            "contacts": self.store.table(COLUMNS["contacts"], map(self._contact, members)),
+            "deals": self.store.table(COLUMNS["deals"], map(self._deal, deals)),
+            "ecomOrders": self.store.table(COLUMNS["ecomOrders"], (
+                self._order((n, o, customer_ids[o.person_id])) for n, o in enumerate(orders, 1))),
+            "ecomCustomers": self.store.table(COLUMNS["ecomCustomers"], (
+                self._customer((customer_ids[pid], world.person(pid))) for pid in buyers))}
+        self._next_id = 1 + max((int(i) for i in itertools.chain(  # deleted contacts' ids are never given again
+            (p.activecampaign_contact_id for p in members),
+            (r.contact_id for r in world.crm_records() if r.vendor == NAME))), default=0)
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}/api/3", "credentials": {"api_token": self.token}}
@@ -237,118 +219,96 @@ class Activecampaign:
         offset = self._offset(request)
         selected = self._select(request, resource)
         if request.shift and 0 < offset < len(selected):
-            selected = self._shift(resource, moved=selected[offset - 1], selected=selected)
+            selected = self._shift(request, resource, moved=selected[offset - 1])
         page = selected[offset:offset + limit]
         return Response.json(200, {"scoreValues": [], resource: page, "meta": {
             "total": str(len(selected)), "page_input": {"limit": limit, "offset": offset}}})
 
-    def _shift(self, resource: str, moved: dict, selected: list[dict]) -> list[dict]:
+    def _shift(self, request: Request, resource: str, moved: Mapping) -> Sequence[Mapping]:
         """The last record already served is updated now and moves to the end of the listing, for good:
         the first record not yet served slides back into the served range, so a naive offset pager skips
-        it, and meets the moved one again on its last page. No record changes its content."""
+        it, and meets the moved one again on its last page. No record changes its content, so the request
+        selects from the list as it is now what it selected before, the moved record last."""
         with self._lock:
-            self.lists[resource] = [r for r in self.lists[resource] if r is not moved] + [moved]  # one atomic swap
-        return [r for r in selected if r is not moved] + [moved]
+            records = self.lists[resource]
+            self.lists[resource] = records.move_to_end(records.position("id = ?", (moved["id"],)))
+        return self._select(request, resource)
 
     @staticmethod
     def _offset(request: Request) -> int:
         return int_arg(request, "offset", 0, _invalid)
 
-    def _select(self, request: Request, resource: str) -> Sequence[dict]:
-        """The records a list request selects, in the order it pages them. Contacts and deals come from views
-        built once per list (id order, each record's updated date): the updated filter keeps a list of positions
-        (kept for the last few filters asked), `id_greater` is a bisection, so a page costs about the same at
-        any offset. `ids` and `email` are answered by a scan."""
+    def _select(self, request: Request, resource: str) -> Sequence[Mapping]:
+        """The records a list request selects, in the order it pages them. Contacts and deals are selected in
+        SQL (sandbox/store.py): the updated filter, `id_greater` and `orders[id]` give a view of the list, kept
+        for the last few selections asked, so a page costs about the same at any offset. `ids` and `email` are
+        answered by a scan."""
         records = self.lists[resource]
         field = UPDATED.get(resource)
         if field is None:  # ecommerce: no updated filter, unknown filters ignored
             return records
-        bounds = []
-        for name in ("filters[updated_after]", "filters[updated_before]"):
+        where, params = [], []
+        for name, compare in (("filters[updated_after]", ">="), ("filters[updated_before]", "<=")):
             raw = request.arg(name)
             if raw:
                 try:
-                    bounds.append(date.fromisoformat(raw[:10]).toordinal())
+                    day = date.fromisoformat(raw[:10])
                 except ValueError:
                     raise _invalid(f"{name} is not a date: {raw}") from None
-            else:
-                bounds.append(None)
+                where.append(f"substr({field}, 1, 10) {compare} ?")  # the record's own (local) date
+                params.append(day.isoformat())
         if resource == "contacts" and (request.query.get("ids") or request.query.get("ids[]") or request.arg("email")):
             return self._scan(request, resource, records)
         id_greater = int_arg(request, "id_greater", 0, _invalid) if resource == "contacts" else 0
-        direction = (request.arg("orders[id]") or "").upper() if resource == "contacts" else ""
-        by_id = direction in ("ASC", "DESC")
-        view, days, in_id_order = self._ordered(resource, records, by_id)
-        positions: Sequence[int] = range(len(view))
-        if bounds != [None, None]:
-            positions = self._dated(view, days, *bounds)
         if id_greater:
-            if not in_id_order:  # a shift fault moved a record out of id order
-                return self._scan(request, resource, records)
-            start = bisect.bisect_right(positions, id_greater, key=lambda i: int(view[i]["id"]))
-            positions = positions[start:]
-        return _Rows(view, positions, reverse=direction == "DESC")
+            where.append("CAST(id AS INTEGER) > ?")
+            params.append(id_greater)
+        direction = (request.arg("orders[id]") or "").upper() if resource == "contacts" else ""
+        order = {"ASC": "CAST(id AS INTEGER)", "DESC": "CAST(id AS INTEGER) DESC"}.get(direction, "pos")
+        if not where and order == "pos":
+            return records
+        condition = " AND ".join(where) or "1"
+        key = (records.name, len(records), condition, tuple(params), order)
+        with self._lock:
+            view = self._views.pop(key, None) or records.view(condition, params, order)
+            self._views[key] = view  # the latest last; older ones dropped once no request reads them
+            while len(self._views) > SELECTIONS_KEPT:
+                self._views.pop(next(iter(self._views)), None)
+        return view
 
     @functools.cached_property
-    def _views(self) -> dict:
+    def _views(self) -> dict[tuple, Table]:
         return {}
 
-    def _ordered(self, resource: str, records: list[dict], by_id: bool) -> tuple[list[dict], list[int], bool]:
-        """`records` (in id order if `by_id`), each one's updated date (as an ordinal), and whether the view is in
-        id order; kept while the list is the same (every write and shift puts a new list in its place)."""
-        cached = self._views.get((resource, by_id))
-        if cached is None or cached[0] is not records or cached[1] != len(records):
-            ids = [int(r["id"]) for r in records]
-            in_order = all(a < b for a, b in zip(ids, ids[1:], strict=False))
-            view = sorted(records, key=lambda r: int(r["id"])) if by_id and not in_order else records
-            days = [datetime.fromisoformat(r[UPDATED[resource]]).date().toordinal() for r in view]
-            cached = (records, len(records), view, days, in_order or by_id)
-            self._views[(resource, by_id)] = cached
-        return cached[2], cached[3], cached[4]
-
-    def _dated(self, view: list[dict], days: list[int], after: int | None, before: int | None) -> list[int]:
-        """Positions in `view` updated within [after, before] (dates, inclusive); the last few asked are kept."""
-        key = ("dated", id(view), after, before)
-        cached = self._views.get(key)
-        if cached is not None and cached[0] is view:
-            return cached[1]
-        low, high = after if after is not None else -1, before if before is not None else 10 ** 9
-        positions = [i for i, day in enumerate(days) if low <= day <= high]
-        dated = [k for k in list(self._views) if k[0] == "dated"]
-        for old in dated[:max(0, len(dated) - DATED_KEPT + 1)]:
-            self._views.pop(old, None)
-        self._views[key] = (view, positions)
-        return positions
-
-    def _scan(self, request: Request, resource: str, records: list[dict]) -> list[dict]:
-        """Every filter applied record by record: for the rare requests the views do not answer."""
+    def _scan(self, request: Request, resource: str, records: Sequence[Mapping]) -> list[Mapping]:
+        """Every filter applied record by record, reading the list once: for the rare requests the views do not
+        answer (what they keep is few: the ids or the email asked)."""
         field = UPDATED[resource]
         for name, keep in (("filters[updated_after]", lambda d, b: d >= b), ("filters[updated_before]",
                                                                              lambda d, b: d <= b)):
             raw = request.arg(name)
             if raw:
                 bound = date.fromisoformat(raw[:10])
-                records = [r for r in records if keep(datetime.fromisoformat(r[field]).date(), bound)]
-        if resource == "contacts":
-            records = self._select_contacts(request, records)
-        return records
+                records = filter(lambda r, keep=keep, bound=bound: keep(datetime.fromisoformat(r[field]).date(), bound),
+                                 records)
+        return self._select_contacts(request, records) if resource == "contacts" else list(records)
 
     @staticmethod
-    def _select_contacts(request: Request, records: list[dict]) -> list[dict]:
+    def _select_contacts(request: Request, records: Iterable[Mapping]) -> list[Mapping]:
         """`ids` (`ids[]=1&ids[]=2` or `ids=1,2`), `email`, `id_greater` and `orders[id]`: keyset paging."""
         ids = {i for v in request.query.get("ids", []) + request.query.get("ids[]", []) for i in v.split(",") if i}
         if ids:
-            records = [r for r in records if r["id"] in ids]
+            records = (r for r in records if r["id"] in ids)
         email = request.arg("email")
         if email:
-            records = [r for r in records if normalize_email(r["email"]) == normalize_email(email)]
+            records = (r for r in records if normalize_email(r["email"]) == normalize_email(email))
         id_greater = int_arg(request, "id_greater", 0, _invalid)
         if id_greater:
-            records = [r for r in records if int(r["id"]) > id_greater]
+            records = (r for r in records if int(r["id"]) > id_greater)
         direction = (request.arg("orders[id]") or "").upper()
         if direction in ("ASC", "DESC"):
-            records = sorted(records, key=lambda r: int(r["id"]), reverse=direction == "DESC")
-        return records
+            return sorted(records, key=lambda r: int(r["id"]), reverse=direction == "DESC")
+        return list(records)
 
     # --- writes --------------------------------------------------------------------------------
     def _sync(self, request: Request) -> Response:
@@ -366,19 +326,18 @@ class Activecampaign:
         with self._lock:
             self._received.append(copy.deepcopy(contact))
             now = request.now
-            existing_id = self._emails.get(normalize_email(email))
-            existing = next((c for c in self.lists["contacts"] if c["id"] == existing_id), None)
-            if existing:
-                record = {**whole(existing), **{k: str(contact[k]) for k in SYNC_FIELDS if k in contact},
+            contacts = self.lists["contacts"]
+            existing = contacts.position("normalized_email(email) = ?", (normalize_email(email),))
+            if existing is not None:
+                record = {**whole(contacts[existing]), **{k: str(contact[k]) for k in SYNC_FIELDS if k in contact},
                           "udate": local(now), "updated_utc_timestamp": utc(now)}
-                self.lists["contacts"] = [record if c is existing else c for c in self.lists["contacts"]]
+                self.lists["contacts"] = contacts.replace(existing, record)
             else:
                 contact_id, self._next_id = str(self._next_id), self._next_id + 1
                 names = (str(contact.get(k, "")) for k in SYNC_FIELDS)
                 record = self._contact_record(contact_id, email.strip(), *names, now, now)
-                self.lists["contacts"] = self.lists["contacts"] + [record]
-                self._emails[normalize_email(email)] = contact_id
+                self.lists["contacts"] = contacts.append(record)
             stored = self._field_values.setdefault(record["id"], {})
             stored.update(values)
             field_values = [{"contact": record["id"], "field": f, "value": v} for f, v in stored.items()]
-        return Response.json(200 if existing else 201, {"fieldValues": field_values, "contact": record})
+        return Response.json(200 if existing is not None else 201, {"fieldValues": field_values, "contact": record})

@@ -27,7 +27,6 @@ import base64
 import bisect
 import random
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -207,7 +206,6 @@ class Stripe:
         self.lists: dict[str, Table] = {name: records.table(NEWEST_FIRST, ("id", *FILTERS[name]))
                                         for name, records in self._building.items()}
         self._views: dict[tuple, Table] = {}  # filtered views of lists, the latest used last (`_filtered`)
-        self._reading = threading.Lock()
         self.order_of_charge = Lookup(self._paid_orders.table(indexes=("charge",)), "charge", "order")
         del self._building, self._paid_orders
 
@@ -480,8 +478,7 @@ class Stripe:
             raise _error(404, f"Unrecognized request URL (GET: {request.path}).")
         # balance transactions get their status by `now` on the served page only, not on the whole list
         records = self.lists[resource] if resource == "balance_transactions" else self.served(resource, request.now)
-        with self._reading:  # a filtered view stays until the page is cut from it (`_filtered` drops old ones)
-            return self._list(request, resource, self._filtered(request, resource, records))
+        return self._list(request, resource, self._filtered(request, resource, records))
 
     def _filtered(self, request: Request, resource: str, records: Table) -> Table:
         """The records the list's own filters keep (`created` is applied with paging), as a view of `records`
@@ -509,8 +506,8 @@ class Stripe:
         key = (records.name, len(records), condition, tuple(params))  # a test may give the vendor another table
         view = self._views.pop(key, None) or records.view(condition, params)
         self._views[key] = view  # the latest last
-        while len(self._views) > KEPT_VIEWS:
-            self._views.pop(next(iter(self._views))).drop()
+        while len(self._views) > KEPT_VIEWS:  # dropped once no request reads it any more
+            self._views.pop(next(iter(self._views)), None)
         return view
 
     def _list(self, request: Request, resource: str, records: Table) -> Response:

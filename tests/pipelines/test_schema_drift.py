@@ -10,8 +10,8 @@ import pytest
 
 from flows.summary import RunSummary, format_summary
 from pipelines.load import SchemaChanged, load_source, settings_from_index
-from sandbox.drawn import whole
 from sandbox.server import SandboxServer
+from sandbox.store import whole
 from sandbox.world import World
 
 pytestmark = pytest.mark.sources
@@ -27,8 +27,8 @@ def drifting(monkeypatch) -> Iterator[SandboxServer]:
 
 def change_newest_charge(server: SandboxServer, **fields) -> None:
     """The vendor changes what it serves for its newest charge (newest first: in the next run's overlap)."""
-    charges = server.sandbox.vendors["stripe"].lists["charges"]
-    charges[0] = {**whole(charges[0]), **fields}
+    stripe = server.sandbox.vendors["stripe"]
+    stripe.lists["charges"] = stripe.lists["charges"].replace(0, {**whole(stripe.lists["charges"][0]), **fields})
 
 
 def count(warehouse, sql: str) -> int:

@@ -103,3 +103,25 @@ def test_truth_of_which_order_a_charge_pays_is_honest(world):
         if charge["payment_intent"] is None:  # the older checkout app's bare charge
             assert normalized(order["email"]) in emails(charge)
             assert abs(datetime.fromisoformat(order["processed_at"]) - created) <= timedelta(minutes=1)
+
+
+def test_stripe_charges_and_their_events_are_rendered_as_of_each_refund(world: World):
+    """A charge is served as it is now (every refund counted); each `charge.refunded` event shows it just after
+    that refund, and what that refund changed."""
+    stripe = Stripe(world)
+    charges = {c["id"]: c.record() for c in stripe.lists["charges"]}
+    refunds: dict[str, list[dict]] = {}
+    for refund in sorted((r.record() for r in stripe.lists["refunds"]), key=lambda r: (r["created"], r["id"])):
+        refunds.setdefault(refund["charge"], []).append(refund)
+    events = sorted((e.record() for e in stripe.lists["events"] if e["type"] == "charge.refunded"),
+                    key=lambda e: e["created"])
+    assert len(events) == sum(map(len, refunds.values())) >= 20
+    seen: dict[str, int] = {}
+    for event in events:
+        charge, previous = event["data"]["object"], event["data"]["previous_attributes"]
+        n = seen[charge["id"]] = seen.get(charge["id"], 0) + 1
+        assert charge["amount_refunded"] == sum(r["amount"] for r in refunds[charge["id"]][:n])
+        assert previous["amount_refunded"] == sum(r["amount"] for r in refunds[charge["id"]][:n - 1])
+    for charge_id, done in refunds.items():
+        assert charges[charge_id]["amount_refunded"] == sum(r["amount"] for r in done)
+        assert charges[charge_id]["refunded"] == (charges[charge_id]["amount_refunded"] >= charges[charge_id]["amount"])
