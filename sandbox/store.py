@@ -84,7 +84,7 @@ class Store:
     def table(self, columns: Sequence[str], records: Iterable[Mapping], order: str | None = None,
               indexes: Iterable[str] = ()) -> Table:
         """A table of `records` (rendered now), in their order or in SQL `order` over `columns`, with an index on
-        each of `indexes` (columns that lookups read)."""
+        each of `indexes` (SQL over the columns that lookups read)."""
         builder = Builder(self, columns)
         for record in records:
             builder.append(record)
@@ -145,10 +145,8 @@ class Builder:
             store.execute(f"INSERT INTO {name} ({columns}, {BODY}) SELECT {columns}, {BODY} FROM {self._staged} "
                           f"ORDER BY {order}")
             store.execute(f"DROP TABLE {self._staged}")
-        for column in indexes:
-            store.execute(f"CREATE INDEX {name}_{self.columns.index(column)} ON {name} ({_name(column)})")
         (length,) = store.execute(f"SELECT count(*) FROM {name}")[0]
-        return Table(store, name, self.columns, length, owned=name)
+        return Table(store, name, self.columns, length, owned=name, indexes=tuple(indexes))
 
 
 class Row(Mapping):
@@ -186,11 +184,14 @@ class Table(Sequence):
     table stores on disk is dropped when the last `Table` reading it is let go."""
 
     def __init__(self, store: Store, name: str, columns: tuple[str, ...], length: int, view: str | None = None,
-                 owned: str | None = None, base: Table | None = None):
+                 owned: str | None = None, base: Table | None = None, indexes: tuple[str, ...] = ()):
         self.store, self.name, self.columns, self.length, self.view_name = store, name, columns, length, view
         self.base = base  # the table whose rows this one reads, kept while this one is
+        self.indexes = indexes
         if owned is not None:
             weakref.finalize(self, store.let_go, owned)
+            for n, index in enumerate(indexes if view is None else ()):
+                store.execute(f"CREATE INDEX IF NOT EXISTS {name}_i{n} ON {name} ({index})")
         self.layout = {column: i for i, column in enumerate(columns)}
         select = ", ".join(f"t.{_name(c)}" for c in columns)
         if view is None:
@@ -250,7 +251,7 @@ class Table(Sequence):
     def head(self, length: int) -> Table:
         """The table's first `length` rows, as a table."""
         return Table(self.store, self.name, self.columns, max(0, min(length, self.length)), self.view_name,
-                     base=self)
+                     base=self, indexes=self.indexes)
 
     def _where(self, where: str) -> str:
         """`where` over this table's rows (its columns named plainly), limited to its own rows."""
@@ -277,23 +278,22 @@ class Table(Sequence):
         return name, columns
 
     def _edited(self, name: str, length: int) -> Table:
-        return Table(self.store, name, self.columns, length, owned=name)
+        return Table(self.store, name, self.columns, length, owned=name, indexes=self.indexes)
 
-    def replace(self, i: int, record: Mapping) -> Table:
-        """This table with the row at position `i` replaced by `record`."""
+    def edit(self, replace: Mapping[int, Mapping] | None = None, append: Iterable[Mapping] = ()) -> Table:
+        """This table with the rows at the positions of `replace` replaced by its records, and `append`'s after
+        its last row: one copy for a batch of writes."""
         name, columns = self._copy()
-        values = [record[c] for c in self.columns]
-        self.store.execute(f"UPDATE {name} SET ({columns}, {BODY}) = ({', '.join('?' * (len(values) + 1))}) "
-                           f"WHERE pos = ?", (*values, encode(record), i + 1))
-        return self._edited(name, self.length)
-
-    def append(self, record: Mapping) -> Table:
-        """This table with `record` after its last row."""
-        name, columns = self._copy()
-        values = [record[c] for c in self.columns]
-        self.store.execute(f"INSERT INTO {name} ({columns}, {BODY}) VALUES ({', '.join('?' * (len(values) + 1))})",
-                           (*values, encode(record)))
-        return self._edited(name, self.length + 1)
+        marks = ", ".join("?" * (len(self.columns) + 1))
+        for i, record in (replace or {}).items():
+            self.store.execute(f"UPDATE {name} SET ({columns}, {BODY}) = ({marks}) WHERE pos = ?",
+                               (*(record[c] for c in self.columns), encode(record), i + 1))
+        appended = 0
+        for record in append:
+            self.store.execute(f"INSERT INTO {name} ({columns}, {BODY}) VALUES ({marks})",
+                               (*(record[c] for c in self.columns), encode(record)))
+            appended += 1
+        return self._edited(name, self.length + appended)
 
     def move_to_end(self, i: int) -> Table:
         """This table with the row at position `i` moved after its last row."""
@@ -308,6 +308,19 @@ class Table(Sequence):
                f"ORDER BY pos")
         return self._wrap(self.store.execute(sql, params))
 
+    def positions(self, where: str, params: Sequence = ()) -> list[int]:
+        """The positions, ascending, of the rows `where` keeps (SQL over the columns, each as `t.name`)."""
+        if self.view_name is None:
+            sql = f"SELECT t.pos - 1 FROM {self.name} t WHERE ({where}) AND t.pos <= {self.length} ORDER BY t.pos"
+        else:
+            sql = (f"SELECT v.pos - 1 FROM {self.view_name} v JOIN {self.name} t ON t.pos = v.src "
+                   f"WHERE ({where}) AND v.pos <= {self.length} ORDER BY v.pos")
+        return [row[0] for row in self.store.execute(sql, params)]
+
+    def count(self, where: str, params: Sequence = ()) -> int:
+        """How many rows `where` keeps."""
+        return self.store.execute(f"SELECT count(*) FROM {self.name} WHERE {self._where(where)}", params)[0][0]
+
     def position(self, where: str, params: Sequence = ()) -> int | None:
         """The position of the first row `where` keeps, or None."""
         found = self.store.execute(f"SELECT min(pos) FROM {self.name} WHERE {self._where(where)}", params)
@@ -318,16 +331,20 @@ class Table(Sequence):
 
 
 class Lookup(Mapping):
-    """A stored mapping from one column of a table to another (the table indexed on the first)."""
+    """A stored mapping from one column of a table to another field of its rows, or to the rows themselves (the
+    table indexed on that column)."""
 
-    def __init__(self, table: Table, key: str, value: str):
+    def __init__(self, table: Table, key: str, value: str | None = None):
         self.table, self.key, self.value = table, key, value
+
+    def _value(self, row: Row) -> Any:
+        return row if self.value is None else row[self.value]
 
     def __getitem__(self, key: Any) -> Any:
         found = self.table.where(f"{_name(self.key)} = ?", (key,))
         if not found:
             raise KeyError(key)
-        return found[0][self.value]
+        return self._value(found[0])
 
     def __iter__(self) -> Iterator[Any]:
         return (row[self.key] for row in self.table)
@@ -336,7 +353,7 @@ class Lookup(Mapping):
         return len(self.table)
 
     def values(self) -> Iterator[Any]:  # one pass over the table, not a lookup per key
-        return (row[self.value] for row in self.table)
+        return map(self._value, self.table)
 
     def items(self) -> Iterator[tuple[Any, Any]]:
-        return ((row[self.key], row[self.value]) for row in self.table)
+        return ((row[self.key], self._value(row)) for row in self.table)

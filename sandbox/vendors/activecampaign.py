@@ -331,12 +331,12 @@ class Activecampaign:
             if existing is not None:
                 record = {**whole(contacts[existing]), **{k: str(contact[k]) for k in SYNC_FIELDS if k in contact},
                           "udate": local(now), "updated_utc_timestamp": utc(now)}
-                self.lists["contacts"] = contacts.replace(existing, record)
+                self.lists["contacts"] = contacts.edit(replace={existing: record})
             else:
                 contact_id, self._next_id = str(self._next_id), self._next_id + 1
                 names = (str(contact.get(k, "")) for k in SYNC_FIELDS)
                 record = self._contact_record(contact_id, email.strip(), *names, now, now)
-                self.lists["contacts"] = contacts.append(record)
+                self.lists["contacts"] = contacts.edit(append=[record])
             stored = self._field_values.setdefault(record["id"], {})
             stored.update(values)
             field_values = [{"contact": record["id"], "field": f, "value": v} for f, v in stored.items()]

@@ -20,16 +20,19 @@ from __future__ import annotations
 import bisect
 import copy
 import functools
+import itertools
+import json
 import math
 import operator
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget, LeakyBucket
+from sandbox.store import Builder, Lookup, Row, Store, Table, whole
 from sandbox.world import CrmRecord, Deal, Person, Touch, World, stable_token
 
 NAME = "hubspot"
@@ -59,6 +62,10 @@ MAX_GROUPS, MAX_GROUP_FILTERS, MAX_FILTERS = 5, 10, 25
 MAX_PROPERTIES_QUERY = 8 * 1024  # characters of `properties` in a URL before 414
 BATCH_MAX = 100
 SEARCH_RATE_LIMIT = Budget(size=5, leak_per_second=5.0)
+# SQL over a stored record (sandbox/store.py): its archived flag, a property's value, and contacts' email lookup
+ARCHIVED = "json_extract(body, '$.archived')"
+PROPERTY = "json_extract(body, '$.properties.{}')"
+EMAIL_INDEX = {"contacts": (f"normalized_email({PROPERTY.format('email')})",)}
 COMPARE: dict[str, Callable[[object, object], bool]] = {
     "EQ": operator.eq, "NEQ": operator.ne, "GT": operator.gt, "GTE": operator.ge, "LT": operator.lt,
     "LTE": operator.le}
@@ -122,35 +129,46 @@ class Hubspot:
     name = NAME
     rate_limit = Budget(size=100, leak_per_second=10.0)
 
-    def __init__(self, world: World):
+    def __init__(self, world: World, store: Store | None = None):
         self.world = world
+        self.store = store or Store()
+        self.store.function("normalized_email", normalize_email)
+        self.store.function("date_ms", lambda value: _key("createdate", value))  # a date property as search keys it
         self._retry_after_rng = random.Random(f"{world.seed}/hubspot/retry-after")
         self.token = "pat-na1-sandbox-" + stable_token(world.seed, "hubspot", length=20)
         # search's own budget: None (not enforced, as in bench mode) or LeakyBucket(SEARCH_RATE_LIMIT)
         self.search_bucket: LeakyBucket | None = None
         self._lock = threading.Lock()
         self._received: list[dict] = []
-        self._version = 0  # bumped by every write, so the sorted views of the records are rebuilt
-        self.records: dict[str, dict[str, dict]] = {"contacts": {}, "deals": {}}  # by id, in id order
-        # contact id -> what its property histories are drawn from when asked (`lifecycle_history`,
-        # `source_history`): kept drawn, not rendered, as they are most of the contacts' size
-        self._history_of: dict[str, Person | CrmRecord] = {}
         self.indexed_at: dict[str, datetime] = {}  # contact id -> when a late update reaches the search index
-        self.links: dict[tuple[str, str], list[str]] = {}  # (object, id) -> associated contact or deal ids
-        contacts: list[tuple[str, dict]] = []
+        # rendered once, into tables on disk (sandbox/store.py), each in id order; a write puts a new table in place
+        building = {obj: Builder(self.store, ("id",)) for obj in ("contacts", "deals")}
+        histories = Builder(self.store, ("id",))  # per contact, its properties' histories (`_histories`)
+        links = {obj: Builder(self.store, ("id",)) for obj in ("contacts", "deals")}  # associated ids, where any
         for p in world.people:
             if p.hubspot_contact_id:
-                contacts.append((p.hubspot_contact_id, self._contact(p)))
-            contacts += [(r.contact_id, self._archived_contact(r)) for r in p.crm_records
-                         if r.vendor == NAME and r.kind == "archived"]
-        self.records["contacts"] = dict(sorted(contacts, key=lambda item: int(item[0])))
-        deals = sorted((d for p in world.people for d in p.deals if d.vendor == NAME), key=lambda d: int(d.deal_id))
-        self.records["deals"] = {d.deal_id: self._deal(d) for d in deals}
-        self._emails = {normalize_email(r["properties"]["email"]): i
-                        for i, r in self.records["contacts"].items() if not r["archived"]}
-        taken = [int(i) for i in self.records["contacts"]] + [int(r.contact_id) for r in world.crm_records()
-                                                              if r.vendor == NAME]
-        self._next_id = 1 + max(taken, default=1000)  # merged-away ids are never given again
+                building["contacts"].append(self._contact(p))
+                histories.append(self._histories(p))
+                if p.hubspot_indexed_at:
+                    self.indexed_at[p.hubspot_contact_id] = p.hubspot_indexed_at
+                deals = [d.deal_id for d in p.deals if d.vendor == NAME]
+                if deals:
+                    links["contacts"].append({"id": p.hubspot_contact_id, "ids": deals})
+            for r in p.crm_records:
+                if r.vendor == NAME and r.kind == "archived":
+                    building["contacts"].append(self._archived_contact(r))
+                    histories.append(self._histories(r))
+            for d in p.deals:
+                if d.vendor == NAME:
+                    building["deals"].append(self._deal(d))
+                    links["deals"].append({"id": d.deal_id, "ids": [p.hubspot_contact_id]})
+        self.records: dict[str, Table] = {obj: records.table("CAST(id AS INTEGER)", ("id", *EMAIL_INDEX.get(obj, ())))
+                                          for obj, records in building.items()}
+        self._histories_of = Lookup(histories.table(indexes=("id",)), "id", "history")
+        self.links = {obj: Lookup(records.table(indexes=("id",)), "id", "ids") for obj, records in links.items()}
+        self._next_id = 1 + max(itertools.chain(  # merged-away ids are never given again
+            (int(p.hubspot_contact_id) for p in world.people if p.hubspot_contact_id),
+            (int(r.contact_id) for r in world.crm_records() if r.vendor == NAME)), default=1000)
 
     def enforce_endpoint_limits(self) -> None:
         """Faithful mode: search has its own budget on top of the account's."""
@@ -167,10 +185,6 @@ class Hubspot:
                       "lifecyclestage": p.lifecycle[-1][0], "hs_email_optout": _string(not p.accepts_marketing),
                       "hs_analytics_source": p.touches[0].channel,
                       "hs_merged_object_ids": ";".join(merged) or None, **self._latest_source(p)}
-        self._history_of[p.hubspot_contact_id] = p
-        if p.hubspot_indexed_at:
-            self.indexed_at[p.hubspot_contact_id] = p.hubspot_indexed_at
-        self.links[("contacts", p.hubspot_contact_id)] = [d.deal_id for d in p.deals if d.vendor == NAME]
         return _record(p.hubspot_contact_id, properties, p.created_at, p.hubspot_updated_at)
 
     def _touches(self, p: Person) -> list[Touch]:
@@ -182,35 +196,37 @@ class Hubspot:
         touches = self._touches(p)
         return {name: read(touches[-1]) for name, read in LATEST_SOURCE.items()} if touches else {}
 
-    def lifecycle_history(self, contact_id: str) -> list[dict] | None:
-        """A contact's `lifecyclestage` history, newest first (None: not a contact of the world's)."""
-        source = self._history_of.get(contact_id)
+    def _histories(self, source: Person | CrmRecord) -> dict:
+        """A contact's property histories, newest first, as `propertiesWithHistory` serves them: `lifecyclestage`
+        (an archived contact's: it subscribed), and for a listed one its latest-source properties, one version
+        per touch, stamped when it happened."""
         if isinstance(source, CrmRecord):  # archived
-            return [{"value": "subscriber", "timestamp": iso_ms(source.created_at), "sourceType": "FORM",
-                     "sourceId": None}]
-        if source is None:
-            return None
+            first = {"value": "subscriber", "timestamp": iso_ms(source.created_at), "sourceType": "FORM",
+                     "sourceId": None}
+            return {"id": source.contact_id, "history": {"lifecyclestage": [first]}}
         sources = ["FORM"] + ["INTEGRATION" if stage == "customer" else "AUTOMATION_PLATFORM"
                               for stage, _ in source.lifecycle[1:]]
-        return [{"value": stage, "timestamp": iso_ms(at), "sourceType": kind, "sourceId": None}
-                for (stage, at), kind in reversed(list(zip(source.lifecycle, sources, strict=True)))]
+        touches = self._touches(source)
+        return {"id": source.hubspot_contact_id, "history": {"lifecyclestage": [
+            {"value": stage, "timestamp": iso_ms(at), "sourceType": kind, "sourceId": None}
+            for (stage, at), kind in reversed(list(zip(source.lifecycle, sources, strict=True)))],
+            **{name: [{"value": read(t), "timestamp": iso_ms(t.touched_at), "sourceType": "ANALYTICS",
+                       "sourceId": None} for t in reversed(touches)] for name, read in LATEST_SOURCE.items()}}}
+
+    def lifecycle_history(self, contact_id: str) -> list[dict] | None:
+        """A contact's `lifecyclestage` history, newest first (None: not a contact of the world's)."""
+        return self._histories_of.get(contact_id, {}).get("lifecyclestage")
 
     def source_history(self, contact_id: str, name: str) -> list[dict] | None:
-        """The history of a listed contact's latest-source property `name`: one version per touch, newest
-        first, stamped when it happened (None: not a listed contact of the world's)."""
-        source = self._history_of.get(contact_id)
-        if not isinstance(source, Person):
-            return None
-        read = LATEST_SOURCE[name]
-        return [{"value": read(t), "timestamp": iso_ms(t.touched_at), "sourceType": "ANALYTICS", "sourceId": None}
-                for t in reversed(self._touches(source))]
+        """The history of a listed contact's latest-source property `name` (None: not a listed contact of the
+        world's)."""
+        return self._histories_of.get(contact_id, {}).get(name) if name in LATEST_SOURCE else None
 
     def _archived_contact(self, r: CrmRecord) -> dict:
         p = self.world.person(r.person_id)
         properties = {"createdate": iso_ms(r.created_at), "email": r.email, "firstname": p.first_name.title(),
                       "lastname": p.last_name.title(), "hs_object_id": r.contact_id,
                       "lastmodifieddate": iso_ms(r.removed_at), "lifecyclestage": "subscriber"}
-        self._history_of[r.contact_id] = r
         return _record(r.contact_id, properties, r.created_at, r.removed_at, archived_at=r.removed_at)
 
     def _deal(self, d: Deal) -> dict:
@@ -218,7 +234,6 @@ class Hubspot:
                       "pipeline": "default", "closedate": iso_ms(d.closed_at) if d.closed_at else None,
                       "createdate": iso_ms(d.created_at), "hs_lastmodifieddate": iso_ms(d.updated_at),
                       "hs_object_id": d.deal_id}
-        self.links[("deals", d.deal_id)] = [self.world.person(d.person_id).hubspot_contact_id]
         return _record(d.deal_id, properties, d.created_at, d.updated_at, archived_at=d.archived_at)
 
     # --- what clients wrote and what the listings serve (the truth reads these) ------------------
@@ -236,8 +251,7 @@ class Hubspot:
 
     def served_counts(self) -> dict[str, int]:
         """How many records each default listing (without `archived=true`) serves."""
-        return {obj: sum(1 for r in list(records.values()) if not r["archived"])
-                for obj, records in self.records.items()}
+        return {obj: len(self._listed(obj, archived=False)) for obj in self.records}
 
     # --- rate limit and faults (every vendor has these) ----------------------------------------
     def rate_limited(self, retry_after: float) -> Response:
@@ -282,24 +296,26 @@ class Hubspot:
                 return self._batch_read(request, obj)
         raise _error(404, f"Unable to route {request.method} {request.path}", "OBJECT_NOT_FOUND")
 
-    def _view(self, obj: str, record: dict, names: list[str], with_history: tuple[str, ...] | list[str] = (),
+    def _view(self, obj: str, record: Mapping, names: list[str], with_history: tuple[str, ...] | list[str] = (),
               associations: tuple[str, ...] | list[str] = ()) -> dict:
         """A record as a response shows it: the properties asked for, and history and associations if asked."""
+        record = whole(record)
         out = {**record, "properties": {n: record["properties"].get(n) for n in names}}
         if with_history:
-            out["propertiesWithHistory"] = {n: self._history(obj, record, n) for n in with_history}
-        linked = {other: self.links.get((obj, record["id"]), []) for other in associations
+            histories = self._histories_of.get(record["id"]) if obj == "contacts" else None
+            out["propertiesWithHistory"] = {n: self._history(record, n, histories) for n in with_history}
+        linked = {other: self.links[obj].get(record["id"], []) for other in associations
                   if (obj, other) in ASSOCIATION_TYPES}
         if any(linked.values()):
             out["associations"] = {other: {"results": [{"id": i, "type": ASSOCIATION_TYPES[(obj, other)]}
                                                        for i in ids]} for other, ids in linked.items() if ids}
         return out
 
-    def _history(self, obj: str, record: dict, name: str) -> list[dict]:
-        if obj == "contacts" and name == "lifecyclestage" and record["id"] in self._history_of:
-            return self.lifecycle_history(record["id"])
-        if obj == "contacts" and name in LATEST_SOURCE and isinstance(self._history_of.get(record["id"]), Person):
-            return self.source_history(record["id"], name)
+    @staticmethod
+    def _history(record: dict, name: str, histories: dict | None) -> list[dict]:
+        """A property's history: the world's, where it keeps one (`_histories`), else its value as last set."""
+        if histories and name in histories:
+            return histories[name]
         value = record["properties"].get(name)
         return [] if value is None else [{"value": value, "timestamp": record["updatedAt"], "sourceType": "CRM_UI",
                                           "sourceId": None}]
@@ -323,12 +339,11 @@ class Hubspot:
         after = int_arg(request, "after", 0, _invalid)
         archived = request.arg("archived", "false") == "true"
         names, with_history, associations = self._read_options(request, obj)
-        ids = self._listed_ids(obj, archived)
-        start = bisect.bisect_right(ids, after, key=int)
-        page = [self._view(obj, self.records[obj][i], names, with_history, associations)
-                for i in ids[start:start + limit]]
+        listed = self._listed(obj, archived)
+        start = bisect.bisect_right(listed, after, key=lambda r: int(r["id"]))
+        page = [self._view(obj, r, names, with_history, associations) for r in listed[start:start + limit]]
         body: dict = {"results": page}
-        if len(ids) - start > limit:
+        if len(listed) - start > limit:
             cursor = page[-1]["id"]
             body["paging"] = {"next": {"after": cursor, "link": f"{request.root_url}/{NAME}{request.path}"
                                                                  f"?after={cursor}&limit={limit}"}}
@@ -336,26 +351,32 @@ class Hubspot:
 
     @functools.cached_property
     def _views(self) -> dict[tuple, tuple]:
-        """Sorted views of the records, built on first use: key -> (the stamp they were built at, the view...)."""
+        """Views of the records, built on first use and let go when a write puts new tables in place."""
         return {}
 
-    def _stamp(self, obj: str) -> tuple[int, int]:
-        return self._version, len(self.records[obj])
+    def _listed(self, obj: str, archived: bool) -> Table:
+        """The records the list endpoint serves (archived or not), in id order."""
+        key = ("list", obj, archived)
+        if key not in self._views:
+            self._views[key] = self.records[obj].view(f"{ARCHIVED} = ?", (int(archived),))
+        return self._views[key]
 
-    def _listed_ids(self, obj: str, archived: bool) -> list[str]:
-        """The ids the list endpoint serves (archived or not), ascending, kept until a write changes the records."""
-        stamp = self._stamp(obj)
-        cached = self._views.get(("list", obj, archived))
-        if cached is None or cached[0] != stamp:
-            ids = sorted((i for i, r in list(self.records[obj].items()) if r["archived"] == archived), key=int)
-            cached = self._views[("list", obj, archived)] = (stamp, ids)
-        return cached[1]
+    def _get(self, obj: str, object_id: str) -> Row | None:
+        found = self.records[obj].where("id = ?", (object_id,))
+        return found[0] if found else None
+
+    def _by_email(self, email: str) -> Row | None:
+        """The listed contact with this email (normalized), if any."""
+        found = self.records["contacts"].where(f"{EMAIL_INDEX['contacts'][0]} = ? AND {ARCHIVED} = 0",
+                                               (normalize_email(email),))
+        return found[0] if found else None
 
     def _one(self, request: Request, obj: str, object_id: str) -> Response:
         names, with_history, associations = self._read_options(request, obj)
         if obj == "contacts" and request.arg("idProperty") == "email":
-            object_id = self._emails.get(normalize_email(object_id), "")
-        record = self.records[obj].get(object_id)
+            record = self._by_email(object_id)
+        else:
+            record = self._get(obj, object_id)
         if record is None or record["archived"] != (request.arg("archived", "false") == "true"):
             raise _error(404, "resource not found", "OBJECT_NOT_FOUND")
         return Response.json(200, self._view(obj, record, names, with_history, associations))
@@ -382,7 +403,7 @@ class Hubspot:
         found, missing = [], []
         for item in inputs:
             key = _string(item["id"])
-            record = self.records[obj].get(self._emails.get(normalize_email(key), "") if by_email else key)
+            record = self._by_email(key) if by_email else self._get(obj, key)
             if record is None or record["archived"] != archived:
                 missing.append(key)
             else:
@@ -429,7 +450,7 @@ class Hubspot:
                 out["paging"] = {"next": {"after": str(start + limit),
                                           "link": f"{request.root_url}/{NAME}{request.path}?after={start + limit}"}}
             return Response.json(200, out)
-        rows = [r for r in list(self.records[obj].values())
+        rows = [r for r in map(whole, self.records[obj])  # the scan: each record read whole, once
                 if not r["archived"] and not (obj == "contacts" and now < self.indexed_at.get(r["id"], now))
                 and (not groups or any(all(self._matches(r, f) for f in g.get("filters") or []) for g in groups))]
         rows.sort(key=lambda r: int(r["id"]))
@@ -504,18 +525,18 @@ class Hubspot:
             return names[0]
         return None
 
-    def _search_view(self, obj: str, name: str) -> tuple[list[dict], int]:
+    def _search_view(self, obj: str, name: str) -> tuple[Table, int]:
         """Search's records (never archived) sorted as `sorts` on `name` then id sort them: those with a value
         ascending by (value, id), then those without one by id; and how many have one."""
-        stamp = self._stamp(obj)
-        cached = self._views.get(("search", obj, name))
-        if cached is None or cached[0] != stamp:
-            rows = [r for r in list(self.records[obj].values()) if not r["archived"]]
-            has = [r for r in rows if r["properties"].get(name) not in (None, "")]
-            has.sort(key=lambda r: (_key(name, r["properties"][name]), int(r["id"])))
-            lacks = sorted((r for r in rows if r["properties"].get(name) in (None, "")), key=lambda r: int(r["id"]))
-            cached = self._views[("search", obj, name)] = (stamp, has + lacks, len(has))
-        return cached[1], cached[2]
+        key = ("search", obj, name)
+        if key not in self._views:
+            value = PROPERTY.format(name)  # `name` is a date property's (`_range_sort`)
+            lacks = f"({value} IS NULL OR {value} = '')"
+            order = f"{lacks}, CASE WHEN NOT {lacks} THEN date_ms({value}) END, CAST(id AS INTEGER)"
+            records = self.records[obj]
+            self._views[key] = (records.view(f"{ARCHIVED} = 0", (), order),
+                                records.count(f"{ARCHIVED} = 0 AND NOT {lacks}"))
+        return self._views[key]
 
     @staticmethod
     def _group_slice(view: list[dict], present: int, name: str, filters: list[dict]) -> tuple[int, int] | None:
@@ -551,30 +572,15 @@ class Hubspot:
                 hi = min(hi, side(view, (low, value), 0, present, key=at))
         return lo, max(lo, hi)
 
-    def _unindexed_positions(self, obj: str, name: str, view: list[dict], present: int, now: datetime) -> list[int]:
+    def _unindexed_positions(self, obj: str, name: str, view: Table, present: int, now: datetime) -> list[int]:
         """Where in `view` the contacts stand whose late update the search index has not seen by `now`, ascending."""
         if obj != "contacts" or not self.indexed_at:
             return []
         key = ("unindexed", obj, name, now)
-        cached = self._views.get(key)
-        if cached is not None and cached[0] is view:
-            return cached[1]
-        positions = []
-        for contact_id, indexed in list(self.indexed_at.items()):
-            record = self.records[obj].get(contact_id)
-            if record is None or record["archived"] or now >= indexed:
-                continue
-            value = record["properties"].get(name)
-            if value in (None, ""):
-                i = bisect.bisect_left(view, int(contact_id), present, len(view), key=lambda r: int(r["id"]))
-            else:
-                i = bisect.bisect_left(view, (_key(name, value), int(contact_id)), 0, present,
-                                       key=lambda r: (_key(name, r["properties"][name]), int(r["id"])))
-            if i < len(view) and view[i]["id"] == contact_id:
-                positions.append(i)
-        positions.sort()
-        self._views[key] = (view, positions)
-        return positions
+        if key not in self._views:
+            unseen = [contact_id for contact_id, indexed in list(self.indexed_at.items()) if now < indexed]
+            self._views[key] = view.positions("t.id IN (SELECT value FROM json_each(?))", (json.dumps(unseen),))
+        return self._views[key]
 
     @staticmethod
     def _check_filters(groups: object) -> None:
@@ -624,14 +630,19 @@ class Hubspot:
                     and "@" in _string(item.get("id")) and isinstance(item.get("properties") or {}, dict)):
                 raise _invalid(f"Property values were not valid: each input needs idProperty 'email', an email "
                                f"id and properties, got {item!r}")
-        results = []
+        results, changed, added = [], {}, {}  # position -> record; email -> a new record
         with self._lock:
-            now = request.now
+            now, contacts = request.now, self.records["contacts"]
             for item in inputs:
                 self._received.append(copy.deepcopy(item))
                 email = normalize_email(_string(item["id"]))
                 properties = {k: _string(v) for k, v in (item.get("properties") or {}).items()}
-                existing = self.records["contacts"].get(self._emails.get(email, ""))
+                existing = added.get(email)
+                position = None
+                if existing is None:
+                    found = self._by_email(email)
+                    position = None if found is None else contacts.position("id = ?", (found["id"],))
+                    existing = changed.get(position) or (None if found is None else whole(found))
                 if existing:
                     properties = {**existing["properties"], **properties, "lastmodifieddate": iso_ms(now)}
                     record = {**existing, "properties": properties, "updatedAt": iso_ms(now)}
@@ -640,10 +651,13 @@ class Hubspot:
                     properties = {"createdate": iso_ms(now), **properties, "email": email,
                                   "hs_object_id": contact_id, "lastmodifieddate": iso_ms(now)}
                     record = _record(contact_id, properties, now, now)
-                    self._emails[email] = contact_id
-                self.records["contacts"][record["id"]] = record
-                self._version += 1
-                results.append({**record, "new": existing is None})
+                if position is None:
+                    added[email] = record  # new ids are the highest: appended, the table stays in id order
+                else:
+                    changed[position] = record
+                results.append({**record, "new": not existing})
+            self.records["contacts"] = contacts.edit(changed, added.values())
+            self._views.clear()  # views of the table it replaced
         started = iso_ms(now)
         return Response.json(200, {"status": "COMPLETE", "results": results, "startedAt": started,
                                    "completedAt": started})

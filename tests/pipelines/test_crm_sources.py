@@ -57,7 +57,7 @@ def test_hubspot_full_load_has_every_record_once_archived_flagged(crm_runs, sand
     served = sandbox.sandbox.vendors["hubspot"].records[obj]
     loaded = rows(warehouse, f"select id, archived, count(*) over (partition by source_account, id) "
                              f"from raw_hubspot.{obj}")
-    assert {i: a for i, a, _ in loaded} == {i: r["archived"] for i, r in served.items()}
+    assert {i: a for i, a, _ in loaded} == {r["id"]: r["archived"] for r in served}
     assert all(n == 1 for _, _, n in loaded)
     live = sum(1 for _, archived, _ in loaded if not archived)
     assert live == sandbox.sandbox.vendors["hubspot"].served_counts()[obj]
@@ -80,10 +80,11 @@ def test_hubspot_merges_history_and_deal_contacts_are_landed(crm_runs, sandbox, 
     assert merges and set(rows(warehouse, "select merged_id, surviving_id from raw_hubspot.contact_merges")) == merges
     history = rows(warehouse, "select contact_id, count(*) from raw_hubspot.contacts_lifecyclestage_history "
                               "group by contact_id")
-    live = {i for i, r in hubspot.records["contacts"].items() if not r["archived"]}
+    live = {r["id"] for r in hubspot.records["contacts"] if not r["archived"]}
     assert dict(history) == {i: len(hubspot.lifecycle_history(i)) for i in live}
-    links = {(obj_id, other) for (obj, obj_id), others in hubspot.links.items() if obj == "deals"
-             and not hubspot.records["deals"][obj_id]["archived"] for other in others}
+    archived = {r["id"] for r in hubspot.records["deals"] if r["archived"]}
+    links = {(deal_id, other) for deal_id, others in hubspot.links["deals"].items() if deal_id not in archived
+             for other in others}
     assert set(rows(warehouse, "select deal_id, contact_id from raw_hubspot.deal_contacts")) == links
 
 

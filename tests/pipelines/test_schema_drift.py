@@ -28,7 +28,7 @@ def drifting(monkeypatch) -> Iterator[SandboxServer]:
 def change_newest_charge(server: SandboxServer, **fields) -> None:
     """The vendor changes what it serves for its newest charge (newest first: in the next run's overlap)."""
     stripe = server.sandbox.vendors["stripe"]
-    stripe.lists["charges"] = stripe.lists["charges"].replace(0, {**whole(stripe.lists["charges"][0]), **fields})
+    stripe.lists["charges"] = stripe.lists["charges"].edit(replace={0: {**whole(stripe.lists["charges"][0]), **fields}})
 
 
 def count(warehouse, sql: str) -> int:

@@ -12,6 +12,7 @@ from datetime import datetime
 import pytest
 
 from sandbox.http import HttpError, Request
+from sandbox.store import whole
 from sandbox.vendors.activecampaign import Activecampaign
 from sandbox.vendors.hubspot import Hubspot, _key
 from sandbox.vendors.shopify import Shopify
@@ -35,7 +36,7 @@ def test_hubspot_search_by_slices_answers_what_the_scan_answers(world):
     headers = {"authorization": f"Bearer {fast.token}"}
     rng = random.Random(3)
     for obj, modified in (("contacts", "lastmodifieddate"), ("deals", "hs_lastmodifieddate")):
-        records = [r for r in fast.records[obj].values() if not r["archived"]]
+        records = [whole(r) for r in fast.records[obj] if not r["archived"]]
         stamps = sorted({_key(modified, r["properties"][modified]) for r in records})
         sorts = [{"propertyName": modified, "direction": "ASCENDING"},
                  {"propertyName": "hs_object_id", "direction": "ASCENDING"}]

@@ -72,12 +72,14 @@ def test_views_and_lookups_keep_what_python_would(records):
 def test_edits_give_new_tables_and_leave_the_old_as_they_were(records):
     table = Store().table(("id", "created", "kind"), records[:50])
     changed = {**records[3], "kind": "z", "created": 99}
-    replaced, appended, moved = table.replace(3, changed), table.append(records[60]), table.move_to_end(7)
+    replaced, appended, moved = table.edit(replace={3: changed}), table.edit(append=[records[60]]), table.move_to_end(7)
     assert replaced == records[:3] + [changed] + records[4:50] and replaced[3]["kind"] == "z"
     assert appended == records[:50] + [records[60]] and len(appended) == 51
     assert moved == records[:7] + records[8:50] + [records[7]]
     assert table == records[:50]  # pages being cut from it are cut from what it was
-    assert replaced.view("kind = 'z'") == [changed]
+    assert replaced.view("kind = 'z'") == [changed] and replaced.positions("t.kind = 'z'") == [3]
+    both = table.edit({0: changed, 49: records[1]}, [records[70], records[71]])
+    assert both == [changed] + records[1:49] + [records[1], records[70], records[71]]
     name = table.name
     del table
     gc.collect()
@@ -132,7 +134,8 @@ def test_every_stored_records_columns_are_its_served_fields(world: World, days: 
                 wrong = {c: (v, served.get(c, "<missing>")) for c, v in zip(table.columns, row.values, strict=True)
                          if served.get(c, object()) != v}
                 assert not wrong, f"{name}: a listing would read {wrong} (column, served) for {row!r}"
-    assert counts["shopify"] >= 400 and counts["stripe"] >= 400 and counts["activecampaign"] >= 400, counts
-    hubspot = sandbox.vendors["hubspot"]  # histories drawn when asked, as the records they belong to
-    contact = next(iter(hubspot.records["contacts"].values()))
-    assert hubspot.lifecycle_history(contact["id"])[0]["value"] == contact["properties"]["lifecyclestage"]
+    assert min(counts[name] for name in ("shopify", "stripe", "activecampaign")) >= 400, counts
+    assert counts["hubspot"] >= 200, counts
+    hubspot = sandbox.vendors["hubspot"]  # histories stored apart from the records they belong to
+    for contact in hubspot.records["contacts"]:
+        assert hubspot.lifecycle_history(contact["id"])[0]["value"] == contact["properties"]["lifecyclestage"]
