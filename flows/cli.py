@@ -151,8 +151,8 @@ def _point_at_sandbox(args: argparse.Namespace, stack: ExitStack) -> None:
         from sandbox.server import SandboxServer
         from sandbox.world import World
 
-        server = stack.enter_context(SandboxServer(World.build(args.seed, args.people), faults=args.faults,
-                                                   mode=args.mode))
+        world = World.build(args.seed, args.people, streamed=True)
+        server = stack.enter_context(SandboxServer(world, faults=args.faults, mode=args.mode))
         print(f"Sandbox: {server.url} (seed {args.seed}, {args.people:,} people)")
         os.environ.update(settings_from_index(server.index()))
     elif args.sandbox_url:
@@ -333,7 +333,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     if args.sandbox_command == "advance":
         return _advance_sandbox(args.url, args.days)
-    world = World.build(args.seed, args.people, days=getattr(args, "days", 0.0) or 0.0)
+    # served, the world is streamed: drawn a person at a time, so the server's memory does not grow with it
+    world = World.build(args.seed, args.people, days=getattr(args, "days", 0.0) or 0.0,
+                        streamed=args.sandbox_command != "truth")
     if args.sandbox_command == "truth":
         from sandbox.truth import export
 

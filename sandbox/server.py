@@ -32,7 +32,7 @@ from sandbox.clock import Clock
 from sandbox.faults import FAULT_KINDS, FAULT_RETRY_AFTER_S, TRANSPORT_FAULTS, FaultPlan, FaultSpec, server_error
 from sandbox.http import HttpError, Request, Response, http_date
 from sandbox.limits import LeakyBucket
-from sandbox.vendors import VENDORS, Vendor, received_by
+from sandbox.vendors import Vendor, built, received_by
 from sandbox.webhooks import Deliverer, deliveries_between, secrets_of
 from sandbox.world import World
 
@@ -100,7 +100,7 @@ class Sandbox:
         self._lock = threading.Lock()
 
     def _vendors(self, world: World) -> dict[str, Vendor]:
-        vendors = {vendor.name: vendor for vendor in (cls(world) for cls in VENDORS)}
+        vendors = built(world)
         if self.mode == "faithful":  # a vendor with per-endpoint budgets too (HubSpot search) turns them on
             for vendor in vendors.values():
                 getattr(vendor, "enforce_endpoint_limits", lambda: None)()
@@ -126,7 +126,7 @@ class Sandbox:
             self.clock.advance(delta)
 
     def _built(self, seed: int, size: int, days: float) -> tuple[World, dict[str, Vendor]]:
-        world = World.build(seed, size, days=days)
+        world = World.build(seed, size, days=days, streamed=True)
         vendors = self._vendors(world)
         for prefix, request in self.writes:
             vendors[prefix].handle(request)

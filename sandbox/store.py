@@ -129,6 +129,10 @@ class Builder:
         if len(self._rows) >= CHUNK:
             self._flush()
 
+    def extend(self, records: Iterable[Mapping]) -> None:
+        for record in records:
+            self.append(record)
+
     def _flush(self) -> None:
         with self.store.lock:
             self.store.execute("SELECT 1")  # drops what was let go first

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sandbox.vendors import VENDORS, served_counts_of
+from sandbox.vendors import built, served_counts_of
 from sandbox.vendors.stripe import MINOR_UNITS, Stripe
 from sandbox.world import World, touch_rows
 
@@ -97,7 +97,7 @@ def daily_kpi_rows(world: World) -> list[dict]:
 def served_count_rows(world: World) -> list[dict]:
     """How many records each vendor's default listings serve on a fresh sandbox (its clock at the world's)."""
     return [{"vendor": vendor.name, "endpoint": endpoint, "records": records}
-            for vendor in (cls(world) for cls in VENDORS)
+            for vendor in built(world).values()
             for endpoint, records in served_counts_of(vendor).items()]
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -142,6 +145,8 @@ class Order:
     number: int = 0
     deleted_at: datetime | None = None  # the shop deleted it (voided orders only): Shopify lists it no more
     currency: str = SHOP_CURRENCY  # presentment: what the buyer paid in
+    session: Touch | None = None  # the touch of its converting session, if a tracked touch brought it
+    deletion_number: int = 0  # deleted: its place in the order the shop deleted orders (1, 2, ...)
 
     def presentment(self, amount: Decimal) -> Decimal:
         """A shop-currency amount of this order in its presentment currency, at the world's fixed rate."""
@@ -252,13 +257,18 @@ class Person:
     stripe_deleted_at: datetime | None = None  # their Stripe customer was deleted (its charges stay)
     # CRM facts and marketing touches, drawn from the person's own `crm` and `touches` streams (see _crm)
     touches: list[Touch] = field(default_factory=list)
-    sessions: dict[int, Touch] = field(default_factory=dict)  # order id -> the touch of its converting session
     lifecycle: list[tuple[str, datetime]] = field(default_factory=list)  # HubSpot stage history, oldest first
     hubspot_updated_at: datetime | None = None  # the listed contact's lastmodifieddate
     hubspot_indexed_at: datetime | None = None  # late update: search sees the contact only from then on
     activecampaign_updated_at: datetime | None = None  # the listed contact's udate
     crm_records: list[CrmRecord] = field(default_factory=list)  # unlisted records: merged, archived, deleted
     deals: list[Deal] = field(default_factory=list)
+    buyer_number: int = 0  # a buyer's place among buyers by their first order (1, 2, ...); 0 if they never ordered
+
+    @property
+    def sessions(self) -> dict[int, Touch]:
+        """Order id -> the touch of its converting session."""
+        return {o.order_id: o.session for o in self.orders if o.session}
 
     @property
     def counted_orders(self) -> list[Order]:
@@ -352,68 +362,45 @@ def _add_refunds(rng: random.Random, order: Order, clock: datetime | None) -> No
 
 @dataclass(slots=True)
 class World:
-    """The whole world for a seed and size, with vendor ids assigned in creation order."""
+    """The whole world for a seed and size, with vendor ids assigned in creation order. Its people are kept in a
+    list, or (`streamed`) drawn again whenever they are read: `Redrawn`."""
 
     seed: int
     size: int  # people at the start; more arrive as the clock moves on
     start: datetime  # the clock of a fresh sandbox
     clock: datetime  # the world's "now": the start plus the days it has been advanced
-    people: list[Person]
+    people: Sequence[Person]
 
     @classmethod
-    def build(cls, seed: int, people: int, days: float = 0) -> World:
+    def build(cls, seed: int, people: int, days: float = 0, streamed: bool = False) -> World:
         """The world `days` after its start. Everything before the start is drawn once; what happens after
         it (arrivals, orders, refunds, CRM edits) comes from streams of its own, drawn in time order and cut
-        at the clock, so the world after 2 days continues the world after 1 day and never rewrites it."""
+        at the clock, so the world after 2 days continues the world after 1 day and never rewrites it.
+
+        Each person is drawn from their own streams alone (`_drawn`); only ids are numbered across people
+        (`Numbering`), which needs every person drawn once first. A `streamed` world holds none of them: it
+        numbers them in one pass and draws each again when read, so what it holds does not grow with its size."""
         if people < 1:
             raise ValueError(f"a world needs at least one person, got people={people}")
         if not days >= 0:
             raise ValueError(f"a world moves only forward from its start, got days={days}")
         start = start_clock(seed)
         clock = start + timedelta(days=days)
-        persons = [_person(seed, pid, start) for pid in range(1, people + 1)]
-        persons += _arrivals(seed, people, start, clock)
-        world = cls(seed=seed, size=people, start=start, clock=clock, people=persons)
+        arrivals = _arrival_times(seed, people, start, clock)
+        numbering = Numbering(start)
+        if streamed:
+            for pid in range(1, people + len(arrivals) + 1):
+                numbering.add(_drawn(seed, pid, people, start, clock, arrivals))
+            numbering.finish()
+            return cls(seed, people, start, clock, Redrawn(seed, people, start, clock, arrivals, numbering))
+        persons = [_drawn(seed, pid, people, start, clock, arrivals) for pid in range(1, people + len(arrivals) + 1)]
         for p in persons:
-            _future_orders(seed, p, start, clock)
+            numbering.add(p)
+        numbering.finish()
         for p in persons:
-            _currencies(seed, p)
-        world._assign_ids()
-        for p in persons:
-            _crm(seed, p, max(start, p.created_at))
-            _future_crm(seed, p, start, clock)
-            _deletions(seed, p, start, clock)
-        world._assign_crm_ids()
-        return world
-
-    def _assign_ids(self) -> None:
-        by_created = sorted(self.people, key=lambda p: (p.created_at, p.person_id))
-        ac = hs = shop = 0
-        for p in by_created:
-            if p.in_activecampaign:
-                ac += 1
-                p.activecampaign_contact_id = str(ac)
-            if p.in_hubspot:
-                hs += 1
-                p.hubspot_contact_id = str(1000 + hs)
-            if p.has_shopify_account:
-                shop += 1
-                p.shopify_customer_id = 6_100_000_000 + shop
-            if p.stripe_payer and p.orders:  # made at their first checkout
-                p.stripe_customer_id = "cus_" + stable_token(self.seed, "customer", p.person_id)
-        line = 0
-        orders = self.orders(deleted=True)
-        for number, order in enumerate(orders, start=1):
-            order.order_id = 5_200_000_000 + number
-            order.number = 1000 + number
-            for li in order.line_items:
-                line += 1
-                li.line_item_id = 13_300_000_000 + line
-        # refunds in the order they happen, so a refund after the start never renumbers an earlier one
-        refunds = sorted(((r.processed_at, o.order_id, i, r) for o in orders for i, r in enumerate(o.refunds)),
-                         key=lambda t: t[:3])
-        for number, (*_, refund) in enumerate(refunds, start=1):
-            refund.refund_id = 890_000_000 + number
+            numbering.apply(p)
+        numbering.close()
+        return cls(seed, people, start, clock, persons)
 
     def orders(self, deleted: bool = False) -> list[Order]:
         """Every order the shop still has (with `deleted`, those it deleted too), in creation order (ties by
@@ -428,24 +415,6 @@ class World:
 
     def person(self, person_id: int) -> Person:
         return self.people[person_id - 1]  # arrivals are numbered on from the start's people
-
-    def _assign_crm_ids(self) -> None:
-        """Ids of unlisted CRM records and deals, in a range of their own apart from listed contacts, numbered
-        in creation order, people who arrived after the start last (in arrival order): no id served at an
-        earlier clock changes at a later one."""
-        def key(record: CrmRecord | Deal) -> tuple:
-            person = self.person(record.person_id)
-            arrival = person.created_at if person.created_at > self.start else self.start
-            return arrival, record.created_at, record.person_id
-
-        numbers = {"hubspot": UNLISTED_IDS["hubspot"], "activecampaign": UNLISTED_IDS["activecampaign"]}
-        for record in sorted((r for p in self.people for r in p.crm_records), key=key):
-            numbers[record.vendor] += 1
-            record.contact_id = str(numbers[record.vendor])
-        numbers = {"hubspot": 0, "activecampaign": 0}
-        for deal in sorted((d for p in self.people for d in p.deals), key=key):
-            numbers[deal.vendor] += 1
-            deal.deal_id = str(numbers[deal.vendor] + (30_000 if deal.vendor == "hubspot" else 0))
 
     def touches(self) -> list[Touch]:
         """Every marketing touch, in time order (ties by person): the rows of the truth's `touches.csv`."""
@@ -502,20 +471,34 @@ def _order_touches(rng: random.Random, p: Person, orders: list[Order], clock: da
         if rng.random() < CONVERTING_SHARE:
             session = add(order.created_at - timedelta(seconds=rng.uniform(61, 1800)))
             if session:
-                p.sessions[order.order_id] = session
+                order.session = session
     p.touches.sort(key=lambda t: t.touched_at)
 
 
-def _arrivals(seed: int, size: int, start: datetime, clock: datetime) -> list[Person]:
-    """People who arrive after the start, until `clock`: ARRIVALS_PER_DAY of the world's size a day, at
-    times drawn in order from a stream of their own, numbered on from the start's people."""
+def _arrival_times(seed: int, size: int, start: datetime, clock: datetime) -> list[datetime]:
+    """When people arrive after the start, until `clock`: ARRIVALS_PER_DAY of the world's size a day, at times
+    drawn in order from a stream of their own; they are numbered on from the start's people."""
     rng = random.Random(f"{seed}/{size}/arrivals")
-    people, at = [], start
+    times, at = [], start
     while True:
         at += timedelta(days=rng.expovariate(size * ARRIVALS_PER_DAY))
         if at > clock:
-            return people
-        people.append(_person(seed, size + len(people) + 1, start, arrived_at=at))
+            return times
+        times.append(at)
+
+
+def _drawn(seed: int, pid: int, size: int, start: datetime, clock: datetime, arrivals: list[datetime]) -> Person:
+    """Person `pid` as the world has them at `clock`, drawn from their own streams alone, without the ids that
+    are numbered across people (`Numbering`) but the Stripe customer id, which is theirs alone."""
+    p = _person(seed, pid, start, arrived_at=arrivals[pid - size - 1] if pid > size else None)
+    _future_orders(seed, p, start, clock)
+    _currencies(seed, p)
+    if p.stripe_payer and p.orders:  # made at their first checkout
+        p.stripe_customer_id = "cus_" + stable_token(seed, "customer", pid)
+    _crm(seed, p, max(start, p.created_at))
+    _future_crm(seed, p, start, clock)
+    _deletions(seed, p, start, clock)
+    return p
 
 
 def _as_of(order: Order, clock: datetime) -> Order:
@@ -710,3 +693,148 @@ def _crm(seed: int, p: Person, clock: datetime) -> None:
         archived = _between(rng, updated, clock) if vendor == "hubspot" and rng.random() < 0.1 else None
         p.deals.append(Deal(p.person_id, vendor, f"{rng.choice(DEAL_NAMES)} - {p.last_name.title()}", amount,
                             created, updated, stage, closed, archived))
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(moment: datetime | None) -> int | None:
+    """A moment as whole microseconds since the epoch, exactly (SQL sorts these as Python sorts datetimes)."""
+    return None if moment is None else (moment - EPOCH) // timedelta(microseconds=1)
+
+
+class Numbering:
+    """The ids numbered across people, in creation order so that none served at an earlier clock changes at a
+    later one: CRM contacts and Shopify customers by when the person was created, orders (and their line items)
+    by when they were placed, refunds by when they were processed; unlisted CRM records and deals by when their
+    person arrived, then by when they were created, apart per vendor. Also each buyer's place among buyers by
+    first order, and each deleted order's in the order the shop deleted them. `add` each person once (as
+    `_drawn` draws them, without these), `finish`, then `apply` to a person drawn again: the few facts this
+    needs are kept in SQL (sandbox/store.py) and numbered there, so no person need be kept meanwhile."""
+
+    TABLES = {"people": "pid INTEGER PRIMARY KEY, created INTEGER, ac INTEGER, hs INTEGER, shop INTEGER",
+              "orders": "pid INTEGER, idx INTEGER, created INTEGER, lines INTEGER, deleted INTEGER",
+              "refunds": "pid INTEGER, oidx INTEGER, idx INTEGER, processed INTEGER",
+              "unlisted": "pid INTEGER, idx INTEGER, vendor TEXT, arrival INTEGER, created INTEGER",
+              "deals": "pid INTEGER, idx INTEGER, vendor TEXT, arrival INTEGER, created INTEGER"}
+    BATCH = 5000
+
+    def __init__(self, start: datetime):
+        from sandbox.store import Store  # the world itself needs no store; only its numbering does
+
+        self.start = start
+        self.store = Store()
+        for name, columns in self.TABLES.items():
+            self.store.execute(f"CREATE TABLE {name} ({columns})")
+        self._rows: dict[str, list[tuple]] = {name: [] for name in self.TABLES}
+
+    def add(self, p: Person) -> None:
+        rows = self._rows
+        rows["people"].append((p.person_id, _us(p.created_at), p.in_activecampaign, p.in_hubspot,
+                               p.has_shopify_account))
+        for i, o in enumerate(p.orders):
+            rows["orders"].append((p.person_id, i, _us(o.created_at), len(o.line_items), _us(o.deleted_at)))
+            rows["refunds"] += [(p.person_id, i, j, _us(r.processed_at)) for j, r in enumerate(o.refunds)]
+        arrival = _us(max(p.created_at, self.start))
+        for name, records in (("unlisted", p.crm_records), ("deals", p.deals)):
+            rows[name] += [(p.person_id, i, r.vendor, arrival, _us(r.created_at)) for i, r in enumerate(records)]
+        if len(rows["people"]) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self.store.lock:
+            for name, rows in self._rows.items():
+                marks = ", ".join("?" * len(self.TABLES[name].split(",")))
+                self.store.con.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+                rows.clear()
+
+    def finish(self) -> None:
+        self._flush()
+        for sql in (
+            """CREATE TABLE person_ids AS SELECT pid, CASE WHEN ac THEN sum(ac) OVER w END AS ac,
+                   CASE WHEN hs THEN sum(hs) OVER w END AS hs, CASE WHEN shop THEN sum(shop) OVER w END AS shop
+               FROM people WINDOW w AS (ORDER BY created, pid ROWS UNBOUNDED PRECEDING)""",
+            """CREATE TABLE order_ids AS SELECT pid, idx, row_number() OVER w AS n, sum(lines) OVER w - lines AS before,
+                   deleted FROM orders WINDOW w AS (ORDER BY created, pid, idx ROWS UNBOUNDED PRECEDING)""",
+            """CREATE TABLE deletions AS SELECT pid, idx, row_number() OVER (ORDER BY deleted, n) AS n
+               FROM order_ids WHERE deleted IS NOT NULL""",
+            "CREATE TABLE buyers AS SELECT pid, row_number() OVER (ORDER BY min(n)) AS n FROM order_ids GROUP BY pid",
+            """CREATE TABLE refund_ids AS SELECT r.pid, r.oidx, r.idx,
+                   row_number() OVER (ORDER BY r.processed, o.n, r.idx) AS n
+               FROM refunds r JOIN order_ids o ON o.pid = r.pid AND o.idx = r.oidx""",
+            """CREATE TABLE unlisted_ids AS SELECT pid, idx, vendor,
+                   row_number() OVER (PARTITION BY vendor ORDER BY arrival, created, pid, idx) AS n FROM unlisted""",
+            """CREATE TABLE deal_ids AS SELECT pid, idx, vendor,
+                   row_number() OVER (PARTITION BY vendor ORDER BY arrival, created, pid, idx) AS n FROM deals""",
+        ):
+            self.store.execute(sql)
+        for name in ("person_ids", "order_ids", "deletions", "buyers", "refund_ids", "unlisted_ids", "deal_ids"):
+            self.store.execute(f"CREATE INDEX {name}_pid ON {name} (pid)")
+        for name in self.TABLES:
+            self.store.execute(f"DROP TABLE {name}")
+
+    def apply(self, p: Person) -> None:
+        """Give person `p` (drawn again as `add` had them) their ids."""
+        query = self.store.execute
+        pid = (p.person_id,)
+        ((ac, hs, shop),) = query("SELECT ac, hs, shop FROM person_ids WHERE pid = ?", pid)
+        p.activecampaign_contact_id = str(ac) if ac else ""
+        p.hubspot_contact_id = str(1000 + hs) if hs else ""
+        p.shopify_customer_id = 6_100_000_000 + shop if shop else None
+        p.buyer_number = next(iter(query("SELECT n FROM buyers WHERE pid = ?", pid)), (0,))[0]
+        for idx, n, before, deleted in query("SELECT o.idx, o.n, o.before, d.n FROM order_ids o LEFT JOIN deletions d "
+                                             "ON d.pid = o.pid AND d.idx = o.idx WHERE o.pid = ?", pid):
+            order = p.orders[idx]
+            order.order_id, order.number, order.deletion_number = 5_200_000_000 + n, 1000 + n, deleted or 0
+            for k, li in enumerate(order.line_items, start=1):
+                li.line_item_id = 13_300_000_000 + before + k
+        for oidx, idx, n in query("SELECT oidx, idx, n FROM refund_ids WHERE pid = ?", pid):
+            p.orders[oidx].refunds[idx].refund_id = 890_000_000 + n
+        for idx, vendor, n in query("SELECT idx, vendor, n FROM unlisted_ids WHERE pid = ?", pid):
+            p.crm_records[idx].contact_id = str(UNLISTED_IDS[vendor] + n)
+        for idx, vendor, n in query("SELECT idx, vendor, n FROM deal_ids WHERE pid = ?", pid):
+            p.deals[idx].deal_id = str(n + (30_000 if vendor == "hubspot" else 0))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class Redrawn(Sequence):
+    """A streamed world's people (`World.build(streamed=True)`): each drawn again and numbered when read, the
+    last few kept (a vendor rendering a person's records reads them again by id)."""
+
+    KEPT = 64
+
+    def __init__(self, seed: int, size: int, start: datetime, clock: datetime, arrivals: list[datetime],
+                 numbering: Numbering):
+        self.seed, self.size, self.start, self.clock, self.arrivals = seed, size, start, clock, arrivals
+        self.numbering = numbering
+        self._kept: OrderedDict[int, Person] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.size + len(self.arrivals)
+
+    def __getitem__(self, i: int | slice) -> Person | list[Person]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"person {i + 1} of a world of {len(self)}")
+        pid = i + 1
+        with self._lock:
+            person = self._kept.get(pid)
+            if person is not None:
+                self._kept.move_to_end(pid)
+                return person
+        person = _drawn(self.seed, pid, self.size, self.start, self.clock, self.arrivals)
+        self.numbering.apply(person)
+        with self._lock:
+            self._kept[pid] = person
+            while len(self._kept) > self.KEPT:
+                self._kept.popitem(last=False)
+        return person
+
+    def __iter__(self) -> Iterator[Person]:
+        return (self[i] for i in range(len(self)))

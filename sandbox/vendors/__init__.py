@@ -14,6 +14,7 @@ from sandbox.vendors.hubspot import Hubspot
 from sandbox.vendors.meta import Meta
 from sandbox.vendors.shopify import Shopify
 from sandbox.vendors.stripe import Stripe
+from sandbox.world import World
 
 
 class Vendor(Protocol):
@@ -48,6 +49,20 @@ class Vendor(Protocol):
 
 # The one list of sandboxed vendors; its order is the order of the index.
 VENDORS: tuple[type[Vendor], ...] = (Activecampaign, Shopify, Stripe, Hubspot, Ga4, Meta)
+
+
+def built(world: World) -> dict[str, Vendor]:
+    """Every vendor of `world`, drawing each of its people once for all of them: a vendor that serves records of
+    the world's people is made `deferred`, given each person (`add`, in person order) and then `finish`es its
+    tables; a streamed world (World.build) draws each person again when read, so reading them once matters."""
+    vendors = {cls.name: cls(world, deferred=True) if hasattr(cls, "add") else cls(world) for cls in VENDORS}
+    takers = [vendor for vendor in vendors.values() if hasattr(vendor, "add")]
+    for person in world.people:
+        for vendor in takers:
+            vendor.add(person)
+    for vendor in takers:
+        vendor.finish()
+    return vendors
 
 
 def received_by(vendor: Vendor) -> dict[str, list]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import itertools
 import math
 import re
 import threading
@@ -25,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
-from sandbox.store import Store, Table, whole
+from sandbox.store import Builder, Store, Table, whole
 from sandbox.world import Deal, Order, Person, World, stable_token
 
 NAME = "activecampaign"
@@ -76,7 +75,7 @@ class Activecampaign:
     name = NAME
     rate_limit = Budget(size=5, leak_per_second=5.0)
 
-    def __init__(self, world: World, store: Store | None = None):
+    def __init__(self, world: World, store: Store | None = None, *, deferred: bool = False):
         self.world = world
         self.store = store or Store()
         self.store.function("normalized_email", normalize_email)
@@ -84,23 +83,35 @@ class Activecampaign:
         self._lock = threading.Lock()
         self._received: list[dict] = []
         self._field_values: dict[str, dict[str, str]] = {}  # contact id -> field -> value, from syncs
-        members = sorted((p for p in world.people if p.activecampaign_contact_id),
-                         key=lambda p: int(p.activecampaign_contact_id))
-        deals = sorted((d for p in world.people for d in p.deals if d.vendor == NAME), key=lambda d: int(d.deal_id))
-        orders = world.orders(deleted=True)  # the shop connection keeps what it synced: ids never shift
-        buyers = list(dict.fromkeys(o.person_id for o in orders))  # in order of their first order
-        customer_ids = {pid: str(n) for n, pid in enumerate(buyers, start=1)}
-        # rendered once, into tables on disk (sandbox/store.py); every write puts a new table in its list's place
-        self.lists: dict[str, Table] = {
-            "contacts": self.store.table(COLUMNS["contacts"], map(self._contact, members)),
-            "deals": self.store.table(COLUMNS["deals"], map(self._deal, deals)),
-            "ecomOrders": self.store.table(COLUMNS["ecomOrders"], (
-                self._order((n, o, customer_ids[o.person_id])) for n, o in enumerate(orders, 1))),
-            "ecomCustomers": self.store.table(COLUMNS["ecomCustomers"], (
-                self._customer((customer_ids[pid], world.person(pid))) for pid in buyers))}
-        self._next_id = 1 + max((int(i) for i in itertools.chain(  # deleted contacts' ids are never given again
-            (p.activecampaign_contact_id for p in members),
-            (r.contact_id for r in world.crm_records() if r.vendor == NAME))), default=0)
+        # rendered once, a person at a time (`add`), into tables on disk (sandbox/store.py); every write puts a new
+        # table in its list's place
+        self._building = {name: Builder(self.store, columns) for name, columns in COLUMNS.items()}
+        self._next_id = 1  # deleted contacts' ids are never given again
+        if not deferred:
+            for p in world.people:
+                self.add(p)
+            self.finish()
+
+    def add(self, p: Person) -> None:
+        """Render a person's records (sandbox/vendors/__init__.py, `built`): their contact and deals, and what the
+        shop connection synced of them: their orders (numbered as the shop numbers them, deleted ones kept: ids
+        never shift) and, if they bought, their ecommerce customer (numbered in the order buyers first bought)."""
+        building = self._building
+        if p.activecampaign_contact_id:
+            building["contacts"].append(self._contact(p))
+        building["deals"].extend(self._deal(d) for d in p.deals if d.vendor == NAME)
+        customer_id = str(p.buyer_number)
+        building["ecomOrders"].extend(self._order((o.number - 1000, o, customer_id)) for o in p.orders)
+        if p.orders:
+            building["ecomCustomers"].append(self._customer((customer_id, p)))
+        taken = [int(r.contact_id) for r in p.crm_records if r.vendor == NAME]
+        self._next_id = max(self._next_id, int(p.activecampaign_contact_id or 0) + 1, *(i + 1 for i in taken))
+
+    def finish(self) -> None:
+        """Every person added: the lists, each in id order."""
+        self.lists: dict[str, Table] = {name: building.table("CAST(id AS INTEGER)")
+                                        for name, building in self._building.items()}
+        del self._building
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}/api/3", "credentials": {"api_token": self.token}}

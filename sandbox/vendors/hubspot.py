@@ -20,7 +20,6 @@ from __future__ import annotations
 import bisect
 import copy
 import functools
-import itertools
 import json
 import math
 import operator
@@ -129,7 +128,7 @@ class Hubspot:
     name = NAME
     rate_limit = Budget(size=100, leak_per_second=10.0)
 
-    def __init__(self, world: World, store: Store | None = None):
+    def __init__(self, world: World, store: Store | None = None, *, deferred: bool = False):
         self.world = world
         self.store = store or Store()
         self.store.function("normalized_email", normalize_email)
@@ -142,33 +141,46 @@ class Hubspot:
         self._received: list[dict] = []
         self.indexed_at: dict[str, datetime] = {}  # contact id -> when a late update reaches the search index
         # rendered once, into tables on disk (sandbox/store.py), each in id order; a write puts a new table in place
-        building = {obj: Builder(self.store, ("id",)) for obj in ("contacts", "deals")}
-        histories = Builder(self.store, ("id",))  # per contact, its properties' histories (`_histories`)
-        links = {obj: Builder(self.store, ("id",)) for obj in ("contacts", "deals")}  # associated ids, where any
-        for p in world.people:
-            if p.hubspot_contact_id:
-                building["contacts"].append(self._contact(p))
-                histories.append(self._histories(p))
-                if p.hubspot_indexed_at:
-                    self.indexed_at[p.hubspot_contact_id] = p.hubspot_indexed_at
-                deals = [d.deal_id for d in p.deals if d.vendor == NAME]
-                if deals:
-                    links["contacts"].append({"id": p.hubspot_contact_id, "ids": deals})
-            for r in p.crm_records:
-                if r.vendor == NAME and r.kind == "archived":
-                    building["contacts"].append(self._archived_contact(r))
-                    histories.append(self._histories(r))
-            for d in p.deals:
-                if d.vendor == NAME:
-                    building["deals"].append(self._deal(d))
-                    links["deals"].append({"id": d.deal_id, "ids": [p.hubspot_contact_id]})
+        self._building = {obj: Builder(self.store, ("id",)) for obj in ("contacts", "deals")}
+        self._histories = Builder(self.store, ("id",))  # per contact, its properties' histories (`_histories`)
+        self._links = {obj: Builder(self.store, ("id",)) for obj in ("contacts", "deals")}  # associated ids, if any
+        self._next_id = 1001  # merged-away ids are never given again
+        if not deferred:
+            for p in world.people:
+                self.add(p)
+            self.finish()
+
+    def add(self, p: Person) -> None:
+        """Render a person's records (sandbox/vendors/__init__.py, `built`): their contact (or their archived
+        one), its histories and deals, and the associations between these."""
+        contacts, deals = self._building["contacts"], self._building["deals"]
+        if p.hubspot_contact_id:
+            contacts.append(self._contact(p))
+            self._histories.append(self._history_row(p))
+            if p.hubspot_indexed_at:
+                self.indexed_at[p.hubspot_contact_id] = p.hubspot_indexed_at
+            linked = [d.deal_id for d in p.deals if d.vendor == NAME]
+            if linked:
+                self._links["contacts"].append({"id": p.hubspot_contact_id, "ids": linked})
+            self._next_id = max(self._next_id, int(p.hubspot_contact_id) + 1)
+        for r in p.crm_records:
+            if r.vendor == NAME:
+                self._next_id = max(self._next_id, int(r.contact_id) + 1)
+                if r.kind == "archived":
+                    contacts.append(self._archived_contact(r))
+                    self._histories.append(self._history_row(r))
+        for d in p.deals:
+            if d.vendor == NAME:
+                deals.append(self._deal(d))
+                self._links["deals"].append({"id": d.deal_id, "ids": [p.hubspot_contact_id]})
+
+    def finish(self) -> None:
+        """Every person added: the tables, contacts and deals in id order."""
         self.records: dict[str, Table] = {obj: records.table("CAST(id AS INTEGER)", ("id", *EMAIL_INDEX.get(obj, ())))
-                                          for obj, records in building.items()}
-        self._histories_of = Lookup(histories.table(indexes=("id",)), "id", "history")
-        self.links = {obj: Lookup(records.table(indexes=("id",)), "id", "ids") for obj, records in links.items()}
-        self._next_id = 1 + max(itertools.chain(  # merged-away ids are never given again
-            (int(p.hubspot_contact_id) for p in world.people if p.hubspot_contact_id),
-            (int(r.contact_id) for r in world.crm_records() if r.vendor == NAME)), default=1000)
+                                          for obj, records in self._building.items()}
+        self._histories_of = Lookup(self._histories.table(indexes=("id",)), "id", "history")
+        self.links = {obj: Lookup(records.table(indexes=("id",)), "id", "ids") for obj, records in self._links.items()}
+        del self._building, self._histories, self._links
 
     def enforce_endpoint_limits(self) -> None:
         """Faithful mode: search has its own budget on top of the account's."""
@@ -196,7 +208,7 @@ class Hubspot:
         touches = self._touches(p)
         return {name: read(touches[-1]) for name, read in LATEST_SOURCE.items()} if touches else {}
 
-    def _histories(self, source: Person | CrmRecord) -> dict:
+    def _history_row(self, source: Person | CrmRecord) -> dict:
         """A contact's property histories, newest first, as `propertiesWithHistory` serves them: `lifecyclestage`
         (an archived contact's: it subscribed), and for a listed one its latest-source properties, one version
         per touch, stamped when it happened."""

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.http import HttpError, Request, Response, int_arg
 from sandbox.limits import Budget
-from sandbox.store import Store, Table
+from sandbox.store import Builder, Store, Table
 from sandbox.vendors.stripe import charge_attempts, refund_id, transaction_references
 from sandbox.world import SHOP_CURRENCY, Order, Person, Touch, World, stable_token
 
@@ -88,19 +88,35 @@ class Shopify:
     name = NAME
     rate_limit = Budget(size=40, leak_per_second=2.0)
 
-    def __init__(self, world: World, store: Store | None = None):
+    def __init__(self, world: World, store: Store | None = None, *, deferred: bool = False):
         self.world = world
         self.store = store or Store()
         self.token = "shpat_sandbox_" + str(world.seed)
         self.token_without_read_all_orders = "shpat_sandbox_recent_" + str(world.seed)
         self.webhook_secret = "shpss_sandbox_" + stable_token(world.seed, "webhook-secret", length=24)
         self.scopes = {self.token: SCOPES, self.token_without_read_all_orders: SCOPES - {"read_all_orders"}}
-        # rendered once, into tables on disk (sandbox/store.py)
-        self.customers = self.store.table(COLUMNS["customers"], (
-            self._customer(p) for p in world.people if p.shopify_customer_id), order="id")
-        self.orders = self.store.table(COLUMNS["orders"], map(self._order, world.orders()))
-        self.events = self.store.table(COLUMNS["events"], (
-            self._destroy_event(n, o) for n, o in enumerate(world.deleted_orders(), start=1)))
+        # rendered once, a person at a time (`add`), into tables on disk (sandbox/store.py)
+        self._building = {name: Builder(self.store, columns) for name, columns in COLUMNS.items()}
+        if not deferred:
+            for p in world.people:
+                self.add(p)
+            self.finish()
+
+    def add(self, p: Person) -> None:
+        """Render a person's records (sandbox/vendors/__init__.py, `built`)."""
+        if p.shopify_customer_id:
+            self._building["customers"].append(self._customer(p))
+        for o in p.orders:
+            if o.deleted_at:
+                self._building["events"].append(self._destroy_event(o.deletion_number, o))
+            else:
+                self._building["orders"].append(self._order(o))
+
+    def finish(self) -> None:
+        """Every person added: the tables, each in id order."""
+        tables = {name: building.table("id") for name, building in self._building.items()}
+        self.customers, self.orders, self.events = tables["customers"], tables["orders"], tables["events"]
+        del self._building
 
     def index(self, root: str) -> dict:
         return {"base_url": f"{root}/{NAME}/admin/api/{API_VERSION}", "credentials": {"access_token": self.token},
@@ -123,8 +139,8 @@ class Shopify:
 
     @staticmethod
     def _destroy_event(number: int, o: Order) -> dict:
-        """The event Shopify records when an order is deleted; numbered in the order of deletions, so an id
-        served once never changes."""
+        """The event Shopify records when an order is deleted; numbered in the order of deletions (the order's
+        `deletion_number`), so an id served once never changes."""
         return {"id": 98_000_000_000 + number, "subject_id": o.order_id, "created_at": local(o.deleted_at),
                 "subject_type": "Order", "verb": "destroy", "arguments": [f"#{o.number}"], "body": None,
                 "message": f"Order #{o.number} was deleted.", "author": "Shopify", "description":

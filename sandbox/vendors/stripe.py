@@ -176,7 +176,7 @@ class Stripe:
     name = NAME
     rate_limit = Budget(size=25, leak_per_second=25.0)
 
-    def __init__(self, world: World, store: Store | None = None):
+    def __init__(self, world: World, store: Store | None = None, *, deferred: bool = False):
         self.world = world
         self.store = store or Store()
         self.api_key = f"sk_test_sandbox{world.seed}" + stable_token(world.seed, "key", length=16)
@@ -186,23 +186,31 @@ class Stripe:
         # with the columns listings, cursors and the truth read.
         self._building = {name: Builder(self.store, LIST_KEYS[name]) for name in FILTERS}
         self._paid_orders = Builder(self.store, ("charge", "order"))  # the truth: the order each charge pays
-        for p in world.people:
-            if p.stripe_customer_id:
-                customer = self._keep("customers", self._customer, p, listed=not p.stripe_deleted_at)
-                self._keep("events", self._customer_event, ("customer.created", customer["created"], p))
-                if p.stripe_deleted_at:  # listed no more; its charges keep its id
-                    self._keep("events", self._customer_event, ("customer.deleted", _ts(p.stripe_deleted_at), p))
-        for order in world.orders():
-            if order.paid_by_stripe:
-                payer = world.person(order.person_id)
-                payment = Payment(order, payer, payment_setup(world.seed, order, payer))
+        if not deferred:
+            for p in world.people:
+                self.add(p)
+            self.finish()
+
+    def add(self, p: Person) -> None:
+        """Render a person's records (sandbox/vendors/__init__.py, `built`): their customer, the payments of
+        their orders, a charge made outside the shop, and the events of these."""
+        if p.stripe_customer_id:
+            customer = self._keep("customers", self._customer, p, listed=not p.stripe_deleted_at)
+            self._keep("events", self._customer_event, ("customer.created", customer["created"], p))
+            if p.stripe_deleted_at:  # listed no more; its charges keep its id
+                self._keep("events", self._customer_event, ("customer.deleted", _ts(p.stripe_deleted_at), p))
+        for order in p.orders:
+            if order.paid_by_stripe and not order.deleted_at:
+                payment = Payment(order, p, payment_setup(self.world.seed, order, p))
                 if payment.setup.checkout != OTHER_ACCOUNT:
                     self._payment(payment)
-        for p in world.people:
-            unlinked = self._unlinked(p) if p.stripe_customer_id else None
-            if unlinked:
-                self._charges((unlinked, 0))
-        # newest first, as every list is served, with an index on what lookups and cursors read
+        unlinked = self._unlinked(p) if p.stripe_customer_id else None
+        if unlinked:
+            self._charges((unlinked, 0))
+
+    def finish(self) -> None:
+        """Every person added: each list newest first, as every list is served, with an index on what lookups
+        and cursors read."""
         self.lists: dict[str, Table] = {name: records.table(NEWEST_FIRST, ("id", *FILTERS[name]))
                                         for name, records in self._building.items()}
         self._views: dict[tuple, Table] = {}  # filtered views of lists, the latest used last (`_filtered`)

@@ -19,6 +19,21 @@ def test_same_seed_builds_the_same_world():
     assert people_rows(World.build(4, 150)) != people_rows(a)
 
 
+@pytest.mark.parametrize("days", [0, 9.5])
+def test_a_streamed_world_draws_each_person_as_the_world_kept_in_memory_has_them(days: float):
+    """A served world holds no one (World.build(streamed=True)): each person, drawn again when read and given
+    the ids numbered across people, is the person of the world built whole, every field of them."""
+    kept, streamed = World.build(5, 300, days=days), World.build(5, 300, days=days, streamed=True)
+    assert len(streamed.people) == len(kept.people) > 300 - (days == 0)  # arrivals too, once the clock moved
+    assert list(streamed.people) == kept.people
+    assert streamed.person(37) == kept.person(37) and streamed.people[-1] == kept.people[-1]
+    assert sum(1 for p in kept.people for o in p.orders if o.deletion_number) == len(kept.deleted_orders()) > 0
+    assert [o.order_id for o in kept.deleted_orders()] == [o.order_id for o in sorted(
+        (o for p in streamed.people for o in p.orders if o.deletion_number), key=lambda o: o.deletion_number)]
+    buyers = sorted((p for p in kept.people if p.orders), key=lambda p: min(o.number for o in p.orders))
+    assert [p.buyer_number for p in buyers] == list(range(1, len(buyers) + 1))
+
+
 def test_a_person_does_not_depend_on_the_size_of_the_world():
     small, large = World.build(3, 50), World.build(3, 200)
     for pid in range(1, 51):
