@@ -344,6 +344,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         return 0
     from sandbox.server import SandboxServer
 
+    # SIGTERM stops it as Ctrl-C does, so its records on disk are removed (sandbox/store.py)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     server = SandboxServer(world, port=args.port, faults=args.faults, mode=args.mode)
     del world  # the server's now: `advance` lets it go before building the next one (sandbox/server.py)
     try:

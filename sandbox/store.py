@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -56,11 +57,17 @@ def _name(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
+PREFIX = "journey-sandbox-"  # a store's directory: PREFIX, the pid of the process that made it, a random part
+
+
 class Store:
-    """One SQLite file in a directory of its own, removed when the store is closed or let go."""
+    """One SQLite file in a directory of its own (in $TMPDIR unless given), removed when the store is closed or
+    let go, or at the interpreter's exit; one left by a process that was killed is removed by the next store made
+    there."""
 
     def __init__(self, directory: str | Path | None = None):
-        self.directory = Path(tempfile.mkdtemp(prefix="journey-sandbox-", dir=directory))
+        _sweep(Path(directory or tempfile.gettempdir()))
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=directory))
         self.con = sqlite3.connect(self.directory / "records.sqlite", check_same_thread=False, isolation_level=None)
         for pragma in PRAGMAS:
             self.con.execute(f"PRAGMA {pragma}")
@@ -100,6 +107,20 @@ class Store:
         """Drop table `name` at the next statement: called when the last `Table` reading it is let go."""
         if self._closed.alive:
             self._unused.append(name)
+
+
+_swept: set[Path] = set()
+
+
+def _sweep(parent: Path) -> None:
+    """Remove the stores in `parent` of processes that no longer run (once per process and directory)."""
+    if parent in _swept or not Path("/proc/self").exists():  # no /proc: no telling which processes run
+        return
+    _swept.add(parent)
+    for path in parent.glob(f"{PREFIX}*-*"):
+        pid = path.name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove(con: sqlite3.Connection, directory: Path) -> None:

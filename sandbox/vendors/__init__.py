@@ -1,5 +1,7 @@
 """The sandboxed vendors, one module each with the same shape: a class built from the world, as `Vendor`
-describes it."""
+describes it. A vendor that serves records of the world's people (ActiveCampaign, Shopify, Stripe, HubSpot) is
+built as `built` builds it: `Cls(world, store=None, *, deferred=False)` renders every person's records into its
+tables at once unless `deferred`; deferred, it is given each person by `add(person)`, then `finish()`es."""
 
 from __future__ import annotations
 

@@ -46,7 +46,6 @@ SCOPES = frozenset({"read_orders", "read_all_orders", "read_customers"})
 ORDER_WINDOW = timedelta(days=60)  # how far back orders are visible without `read_all_orders`
 TRANSACTION_ID_BASE = 9_000_000_000  # order transactions: base + order number * TRANSACTIONS_PER_ORDER + n
 TRANSACTIONS_PER_ORDER = 4
-# the site a visit from each utm source is referred by; email and direct visits send no referrer
 # each list's columns (sandbox/store.py): what its listings sort, bound and filter on
 COLUMNS = {"orders": ("id", "created_at", "updated_at", "cancelled_at", "closed_at"),
            "customers": ("id", "created_at", "updated_at"), "events": ("id", "created_at", "subject_type", "verb")}

@@ -7,7 +7,10 @@ from __future__ import annotations
 import bisect
 import gc
 import json
+import os
 import random
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -100,6 +103,17 @@ def test_a_row_serves_as_the_record_it_stores(records):
         Store().table(("id", "flag"), records)  # SQLite would read True back as 1
     with pytest.raises(TypeError, match="not JSON serializable"):
         json.dumps(object(), default=plain)
+
+
+def test_a_store_left_by_a_killed_process_is_removed_by_the_next(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / f"journey-sandbox-{gone.stdout.strip()}-abc"  # a process that no longer runs
+    mine = tmp_path / f"journey-sandbox-{os.getpid()}-def"
+    for path in (left, mine):
+        path.mkdir()
+        (path / "records.sqlite").write_bytes(b"x")
+    store = Store(tmp_path)
+    assert not left.exists() and mine.exists() and store.directory.exists()
 
 
 def test_a_store_is_removed_when_closed_or_let_go(records):
