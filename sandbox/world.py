@@ -4,6 +4,10 @@ Every person is generated from their own random stream (`seed/person_id`), so a 
 not depend on how many others exist, and the same seed always gives the same world. Vendor records
 are built in each vendor's own shape (see `sandbox/vendors/`), while the truth is kept in plain
 Python values and exported by `sandbox.truth`, following DESIGN.md's metric definitions.
+
+Only ids are numbered across people (`Numbering`, in SQL over a few facts per person), so a world served by
+the sandbox need not keep anyone: built `streamed`, it draws each person again when read (`Redrawn`), and
+what it holds does not grow with its size (benchmarks/README.md, "Sandbox serving").
 """
 
 from __future__ import annotations
