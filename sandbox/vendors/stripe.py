@@ -60,7 +60,7 @@ FILTERS = {"customers": ("email",), "charges": ("customer", "payment_intent"), "
            "refunds": ("charge", "payment_intent"), "balance_transactions": ("currency", "source", "type"),
            "events": ()}
 # each list's columns (sandbox/store.py): paging, filters, balances' status, the truth
-LIST_KEYS = {name: ("id", "created", *fields, *{"events": ("type",), "balance_transactions": ("available_on",),
+COLUMNS = {name: ("id", "created", *fields, *{"events": ("type",), "balance_transactions": ("available_on",),
                                                 "charges": ("status", "amount", "currency")}.get(name, ()))
              for name, fields in FILTERS.items()}
 
@@ -184,7 +184,7 @@ class Stripe:
         self.webhook_secret = "whsec_sandbox" + stable_token(world.seed, "webhook-secret", length=24)
         # Each record is rendered once (a charge as of all its refunds), into a table on disk (sandbox/store.py)
         # with the columns listings, cursors and the truth read.
-        self._building = {name: Builder(self.store, LIST_KEYS[name]) for name in FILTERS}
+        self._building = {name: Builder(self.store, COLUMNS[name]) for name in FILTERS}
         self._paid_orders = Builder(self.store, ("charge", "order"))  # the truth: the order each charge pays
         if not deferred:
             for p in world.people:

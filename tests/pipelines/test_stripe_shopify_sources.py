@@ -21,8 +21,10 @@ from pipelines.load import load_source, make_pipeline, settings_from_index
 from pipelines.sources.stripe import settings as stripe_settings
 from pipelines.sources.stripe.helpers import events_expired, latest_objects
 from sandbox.server import SandboxServer
-from sandbox.vendors.shopify import COLUMNS, local
-from sandbox.vendors.stripe import LIST_KEYS, NEWEST_FIRST
+from sandbox.vendors.shopify import COLUMNS as SHOPIFY_COLUMNS
+from sandbox.vendors.shopify import local
+from sandbox.vendors.stripe import COLUMNS as STRIPE_COLUMNS
+from sandbox.vendors.stripe import NEWEST_FIRST
 from sandbox.world import World
 
 pytestmark = pytest.mark.sources
@@ -159,7 +161,8 @@ def add_stripe_event(server: SandboxServer, kind: str, obj: dict, created: int) 
     stripe = server.sandbox.vendors["stripe"]
     event = {"id": f"evt_test_{kind}_{obj['id']}", "object": "event", "created": created, "type": kind,
              "data": {"object": obj}, "livemode": False}
-    stripe.lists["events"] = stripe.store.table(LIST_KEYS["events"], [*stripe.lists["events"], event], NEWEST_FIRST)
+    events = [*stripe.lists["events"], event]
+    stripe.lists["events"] = stripe.store.table(STRIPE_COLUMNS["events"], events, NEWEST_FIRST)
 
 
 def test_stripe_events_merge_updates_and_deletions_over_old_rows(tiny, tmp_path):
@@ -226,7 +229,7 @@ def test_shopify_deletions_land_in_their_own_keyed_tables(tiny, tmp_path):
     shopify = tiny.sandbox.vendors["shopify"]
     world_deleted = [e["subject_id"] for e in shopify.events]  # the world's own deletions, and one more here
     destroyed = shopify.orders[0]["id"]
-    shopify.events = shopify.store.table(COLUMNS["events"], [*shopify.events, {
+    shopify.events = shopify.store.table(SHOPIFY_COLUMNS["events"], [*shopify.events, {
         "id": 1, "subject_id": destroyed, "subject_type": "Order", "verb": "destroy",
         "created_at": local(tiny.sandbox.clock.now() - timedelta(hours=2)), "message": "An order was deleted.",
         "arguments": [], "body": None}, {
@@ -259,7 +262,7 @@ def test_a_shop_that_lists_no_customer_replaces_its_listing_and_its_customers_re
     load_source("shopify", warehouse)
     listed = "select id from raw_shopify.customer_ids_seen order by id"
     assert rows(warehouse, listed) == [(c["id"],) for c in sorted(shopify.customers, key=lambda c: c["id"])]
-    shopify.customers = shopify.store.table(COLUMNS["customers"], [])  # the shop deleted every customer
+    shopify.customers = shopify.store.table(SHOPIFY_COLUMNS["customers"], [])  # the shop deleted every customer
     load_source("shopify", warehouse)
     assert rows(warehouse, listed) == [(None,)]
     flagged, loaded = rows(warehouse, """  -- stg_shopify__customers' is_deleted, on the raw tables
