@@ -32,7 +32,9 @@ from typing import Any
 
 CHUNK = 500  # rows written or read at a time
 CACHE_KIB = 4096  # SQLite's own page cache per store; the rest of the file is read through the OS's cache
-PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KIB}", "temp_store=FILE", "mmap_size=0")
+# auto_vacuum first (it must come before any table): a dropped table's pages go back to the file system
+PRAGMAS = ("auto_vacuum=FULL", "journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KIB}", "temp_store=FILE",
+           "mmap_size=0")
 BODY = "body"  # the column holding each record's JSON
 
 
@@ -71,6 +73,10 @@ class Store:
         self.con = sqlite3.connect(self.directory / "records.sqlite", check_same_thread=False, isolation_level=None)
         for pragma in PRAGMAS:
             self.con.execute(f"PRAGMA {pragma}")
+        # tables being filled live in a file of their own until they are written in order (`Builder.table`)
+        self.con.execute("ATTACH DATABASE ? AS staging", (str(self.directory / "staging.sqlite"),))
+        for pragma in PRAGMAS[:3]:
+            self.con.execute(f"PRAGMA staging.{pragma}")
         self.lock = threading.RLock()
         self._names = itertools.count(1)
         self._unused: list[str] = []  # tables no one reads any more, dropped at the next statement
@@ -135,7 +141,7 @@ class Builder:
         if BODY in columns:
             raise ValueError(f"{BODY!r} is the record's own column; name the key otherwise")
         self.store, self.columns = store, tuple(columns)
-        self._staged = store.name()
+        self._staged = f"staging.{store.name()}"
         store.execute(f"CREATE TABLE {self._staged} (pos INTEGER PRIMARY KEY, "
                       f"{', '.join(map(_name, self.columns))}, {BODY} TEXT)")
         self._insert = (f"INSERT INTO {self._staged} ({', '.join(map(_name, self.columns))}, {BODY}) "
@@ -161,15 +167,16 @@ class Builder:
         self._rows = []
 
     def table(self, order: str | None = None, indexes: Iterable[str] = ()) -> Table:
+        """The table, its rows in SQL `order` over the columns (default: as appended), with an index on each of
+        `indexes`: written from the staging file into the store's own, in order (positions are rowids, in the
+        order rows were inserted), and dropped from staging, which gives its pages back."""
         self._flush()
-        store, name = self.store, self._staged
-        if order:  # rewritten in that order: positions are rowids, in the order rows were inserted
-            name = store.name()
-            columns = ", ".join(map(_name, self.columns))
-            store.execute(f"CREATE TABLE {name} (pos INTEGER PRIMARY KEY, {columns}, {BODY} TEXT)")
-            store.execute(f"INSERT INTO {name} ({columns}, {BODY}) SELECT {columns}, {BODY} FROM {self._staged} "
-                          f"ORDER BY {order}")
-            store.execute(f"DROP TABLE {self._staged}")
+        store, name = self.store, self.store.name()
+        columns = ", ".join(map(_name, self.columns))
+        store.execute(f"CREATE TABLE {name} (pos INTEGER PRIMARY KEY, {columns}, {BODY} TEXT)")
+        store.execute(f"INSERT INTO {name} ({columns}, {BODY}) SELECT {columns}, {BODY} FROM {self._staged} "
+                      f"ORDER BY {order or 'pos'}")
+        store.execute(f"DROP TABLE {self._staged}")
         (length,) = store.execute(f"SELECT count(*) FROM {name}")[0]
         return Table(store, name, self.columns, length, owned=name, indexes=tuple(indexes))
 

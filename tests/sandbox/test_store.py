@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from sandbox.server import Sandbox
-from sandbox.store import Lookup, Row, Store, Table, plain, whole
+from sandbox.store import Builder, Lookup, Row, Store, Table, plain, whole
 from sandbox.world import World
 
 pytestmark = pytest.mark.sandbox
@@ -118,9 +118,13 @@ def test_a_store_left_by_a_killed_process_is_removed_by_the_next(tmp_path):
 
 def test_a_store_is_removed_when_closed_or_let_go(records):
     store = Store()
-    store.table(("id",), records)
+    builder = Builder(store, ("id",))
+    builder.extend(records)
     directory = store.directory
-    assert (directory / "records.sqlite").stat().st_size > 10_000
+    assert (directory / "staging.sqlite").stat().st_size > 10_000  # filled apart ...
+    table = builder.table("id DESC")
+    assert table[0] == records[-1] and (directory / "records.sqlite").stat().st_size > 10_000
+    assert (directory / "staging.sqlite").stat().st_size < 10_000  # ... and written in order: staging gives it back
     store.close()
     assert not directory.exists()
     store = Store()
