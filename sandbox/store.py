@@ -59,6 +59,22 @@ def _name(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
+def _create(store: Store, name: str, columns: tuple[str, ...]) -> str:
+    """Create table `name` of `columns` (positions from 1, then the columns, then the record's JSON); the SQL list
+    of its columns and JSON, to insert into it."""
+    listed = ", ".join(map(_name, columns))
+    store.execute(f"CREATE TABLE {name} (pos INTEGER PRIMARY KEY, {listed}, {BODY} TEXT)")
+    return f"{listed}, {BODY}"
+
+
+def _row(columns: tuple[str, ...], record: Mapping) -> tuple:
+    """A record as a row of a table of `columns`: its columns' values, then its JSON."""
+    values = tuple(record[c] for c in columns)
+    if any(isinstance(v, bool) for v in values):
+        raise TypeError(f"columns {columns} hold {values}: SQLite would read a boolean back as an integer")
+    return (*values, encode(record))
+
+
 PREFIX = "journey-sandbox-"  # a store's directory: PREFIX, the pid of the process that made it, a random part
 
 
@@ -142,17 +158,12 @@ class Builder:
             raise ValueError(f"{BODY!r} is the record's own column; name the key otherwise")
         self.store, self.columns = store, tuple(columns)
         self._staged = f"staging.{store.name()}"
-        store.execute(f"CREATE TABLE {self._staged} (pos INTEGER PRIMARY KEY, "
-                      f"{', '.join(map(_name, self.columns))}, {BODY} TEXT)")
-        self._insert = (f"INSERT INTO {self._staged} ({', '.join(map(_name, self.columns))}, {BODY}) "
+        self._insert = (f"INSERT INTO {self._staged} ({_create(store, self._staged, self.columns)}) "
                         f"VALUES ({', '.join('?' * (len(self.columns) + 1))})")
         self._rows: list[tuple] = []
 
     def append(self, record: Mapping) -> None:
-        values = tuple(record[c] for c in self.columns)
-        if any(isinstance(v, bool) for v in values):
-            raise TypeError(f"columns {self.columns} hold {values}: SQLite would read a boolean back as an integer")
-        self._rows.append((*values, encode(record)))
+        self._rows.append(_row(self.columns, record))
         if len(self._rows) >= CHUNK:
             self._flush()
 
@@ -172,10 +183,8 @@ class Builder:
         order rows were inserted), and dropped from staging, which gives its pages back."""
         self._flush()
         store, name = self.store, self.store.name()
-        columns = ", ".join(map(_name, self.columns))
-        store.execute(f"CREATE TABLE {name} (pos INTEGER PRIMARY KEY, {columns}, {BODY} TEXT)")
-        store.execute(f"INSERT INTO {name} ({columns}, {BODY}) SELECT {columns}, {BODY} FROM {self._staged} "
-                      f"ORDER BY {order or 'pos'}")
+        columns = _create(store, name, self.columns)
+        store.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {self._staged} ORDER BY {order or 'pos'}")
         store.execute(f"DROP TABLE {self._staged}")
         (length,) = store.execute(f"SELECT count(*) FROM {name}")[0]
         return Table(store, name, self.columns, length, owned=name, indexes=tuple(indexes))
@@ -211,7 +220,7 @@ class Row(Mapping):
 
 class Table(Sequence):
     """A stored listing, read as a list of `Row`s: a whole table, a view of one (`view`), or its first rows
-    (`head`). Tables are never changed in place: an edit (`replace`, `append`, `move_to_end`) gives a new table,
+    (`head`). Tables are never changed in place: an edit (`edit`, `move_to_end`) gives a new table,
     so a page being read from the old one is cut from what it was, as a list swapped whole would be. What a
     table stores on disk is dropped when the last `Table` reading it is let go."""
 
@@ -303,9 +312,9 @@ class Table(Sequence):
     # --- edits: each a new table, copied inside SQLite --------------------------------------------
     def _copy(self, where: str = "1", params: Sequence = ()) -> tuple[str, str]:
         """A new table with this one's rows that `where` keeps, in order, renumbered; (its name, its columns)."""
-        name, columns = self.store.name(), ", ".join(map(_name, self.columns))
-        self.store.execute(f"CREATE TABLE {name} (pos INTEGER PRIMARY KEY, {columns}, {BODY} TEXT)")
-        self.store.execute(f"INSERT INTO {name} ({columns}, {BODY}) SELECT {columns}, {BODY} FROM {self.name} "
+        name = self.store.name()
+        columns = _create(self.store, name, self.columns)
+        self.store.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {self.name} "
                            f"WHERE {self._where(where)} ORDER BY pos", params)
         return name, columns
 
@@ -318,20 +327,19 @@ class Table(Sequence):
         name, columns = self._copy()
         marks = ", ".join("?" * (len(self.columns) + 1))
         for i, record in (replace or {}).items():
-            self.store.execute(f"UPDATE {name} SET ({columns}, {BODY}) = ({marks}) WHERE pos = ?",
-                               (*(record[c] for c in self.columns), encode(record), i + 1))
+            self.store.execute(f"UPDATE {name} SET ({columns}) = ({marks}) WHERE pos = ?",
+                               (*_row(self.columns, record), i + 1))
         appended = 0
         for record in append:
-            self.store.execute(f"INSERT INTO {name} ({columns}, {BODY}) VALUES ({marks})",
-                               (*(record[c] for c in self.columns), encode(record)))
+            self.store.execute(f"INSERT INTO {name} ({columns}) VALUES ({marks})", _row(self.columns, record))
             appended += 1
         return self._edited(name, self.length + appended)
 
     def move_to_end(self, i: int) -> Table:
         """This table with the row at position `i` moved after its last row."""
         name, columns = self._copy("pos != ?", (i + 1,))
-        self.store.execute(f"INSERT INTO {name} ({columns}, {BODY}) SELECT {columns}, {BODY} FROM {self.name} "
-                           f"WHERE pos = ?", (i + 1,))
+        self.store.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {self.name} WHERE pos = ?",
+                           (i + 1,))
         return self._edited(name, self.length)
 
     def where(self, where: str, params: Sequence = ()) -> list[Row]:
