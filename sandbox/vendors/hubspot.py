@@ -142,7 +142,7 @@ class Hubspot:
         self.indexed_at: dict[str, datetime] = {}  # contact id -> when a late update reaches the search index
         # rendered once, into tables on disk (sandbox/store.py), each in id order; a write puts a new table in place
         self._building = {obj: Builder(self.store, ("id",)) for obj in ("contacts", "deals")}
-        self._histories = Builder(self.store, ("id",))  # per contact, its properties' histories (`_histories`)
+        self._histories = Builder(self.store, ("id",))  # per contact, its properties' histories (`_history_row`)
         self._links = {obj: Builder(self.store, ("id",)) for obj in ("contacts", "deals")}  # associated ids, if any
         self._next_id = 1001  # merged-away ids are never given again
         if not deferred:
@@ -325,7 +325,7 @@ class Hubspot:
 
     @staticmethod
     def _history(record: dict, name: str, histories: dict | None) -> list[dict]:
-        """A property's history: the world's, where it keeps one (`_histories`), else its value as last set."""
+        """A property's history: the world's, where it keeps one (`_history_row`), else its value as last set."""
         if histories and name in histories:
             return histories[name]
         value = record["properties"].get(name)
