@@ -121,9 +121,19 @@ class Store:
 
     def execute(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self.lock:
-            while self._unused:  # here, where no statement is running (a table is let go wherever that happens)
-                self.con.execute(f"DROP TABLE IF EXISTS {self._unused.pop()}")
+            self._drop_unused()
             return self.con.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
+        with self.lock:
+            self._drop_unused()
+            self.con.executemany(sql, rows)
+
+    def _drop_unused(self) -> None:
+        """Drop the tables let go since the last statement: here, where no statement is running (a table is let
+        go wherever that happens). Call with the lock held."""
+        while self._unused:
+            self.con.execute(f"DROP TABLE IF EXISTS {self._unused.pop()}")
 
     def let_go(self, name: str) -> None:
         """Drop table `name` at the next statement: called when the last `Table` reading it is let go."""
@@ -172,9 +182,7 @@ class Builder:
             self.append(record)
 
     def _flush(self) -> None:
-        with self.store.lock:
-            self.store.execute("SELECT 1")  # drops what was let go first
-            self.store.con.executemany(self._insert, self._rows)
+        self.store.executemany(self._insert, self._rows)
         self._rows = []
 
     def table(self, order: str | None = None, indexes: Iterable[str] = ()) -> Table:

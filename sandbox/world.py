@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from sandbox.store import Store
+
 CENT = Decimal("0.01")
 SHOP_CURRENCY = "USD"
 # Buyers pay in their country's currency (Shopify's presentment currency); the shop reports in its own.
@@ -724,8 +726,6 @@ class Numbering:
     BATCH = 5000
 
     def __init__(self, start: datetime):
-        from sandbox.store import Store  # the world itself needs no store; only its numbering does
-
         self.start = start
         self.store = Store()
         for name, columns in self.TABLES.items():
@@ -746,11 +746,10 @@ class Numbering:
             self._flush()
 
     def _flush(self) -> None:
-        with self.store.lock:
-            for name, rows in self._rows.items():
-                marks = ", ".join("?" * len(self.TABLES[name].split(",")))
-                self.store.con.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
-                rows.clear()
+        for name, rows in self._rows.items():
+            marks = ", ".join("?" * len(self.TABLES[name].split(",")))
+            self.store.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+            rows.clear()
 
     def finish(self) -> None:
         self._flush()
